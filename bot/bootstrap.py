@@ -1,0 +1,27 @@
+"""The composition root: settings in, a fully wired :class:`Runtime` out.
+
+This is the one place that decides which channels, which brain and which
+handoff a process runs; ``bot serve``, ``bot chat`` and ``bot test`` all use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from adapters.registry import build_channels
+from bot.escalation import build_handoff
+from bot.runtime import Runtime
+from bot.settings import Settings
+from dialog import build_brain
+
+
+def wire(runtime: Runtime, *, console_write: Callable[[str], None] = print) -> Runtime:
+    """Add the channels, the brain and the handoff to a runtime."""
+    runtime.add_channels(build_channels(runtime.settings, console_write=console_write))
+    runtime.use(brain=build_brain(runtime), handoff=build_handoff(runtime))
+    return runtime
+
+
+def build_runtime(settings: Settings, *, console_write: Callable[[str], None] = print) -> Runtime:
+    """Connect to Redis and wire everything for ``settings``."""
+    return wire(Runtime.create(settings), console_write=console_write)

@@ -1,0 +1,31 @@
+"""The ``bot`` command. Each sub-command lives in its own module here."""
+
+from __future__ import annotations
+
+import click
+
+from bot.cli import chat, config_check, serve
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_dir",
+    envvar="BOT_CONFIG",
+    type=click.Path(file_okay=False),
+    help="Directory of your bot's configuration (default: the bundled bot).",
+)
+@click.option(
+    "--data-dir",
+    envvar="BOT_DATA_DIR",
+    type=click.Path(file_okay=False),
+    help="Where runtime data goes: embedded Redis, trained models.",
+)
+@click.pass_context
+def main(ctx: click.Context, config_dir: str | None, data_dir: str | None) -> None:
+    """Customer-service bot for WeChat, DingTalk, Slack and web chat."""
+    ctx.obj = {"config_dir": config_dir, "data_dir": data_dir}
+
+
+for _module in (serve, chat, config_check):
+    main.add_command(_module.command)

@@ -1,0 +1,49 @@
+"""``bot chat``: talk to the bot in the terminal, through the whole pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+
+import click
+
+from adapters.console import console_message
+from bot.bootstrap import build_runtime
+from bot.cli.common import settings_from
+from bot.settings import Settings
+
+
+@click.command("chat")
+@click.option("--user", default=None, help="User id to chat as (default: your login name).")
+@click.pass_context
+def command(ctx: click.Context, user: str | None) -> None:
+    """Chat with the bot. Without a TTY, reads one message per line and prints each reply."""
+    settings = settings_from(ctx, json_logs=False, log_level="WARNING")
+    asyncio.run(_chat(settings, user or getpass.getuser()))
+
+
+async def _chat(settings: Settings, user: str) -> None:
+    runtime = build_runtime(settings, console_write=lambda line: print(line, flush=True))
+    await runtime.start()
+    interactive = sys.stdin.isatty()
+    try:
+        while True:
+            line = await asyncio.to_thread(_read_line, interactive)
+            line = line.rstrip("\r\n") if line is not None else None
+            if line is None:
+                break
+            if not line.strip():
+                continue
+            turn = await runtime.pipeline.handle(console_message(line, user=user), runtime.outbound)
+            if turn.outcome.retry_helps:
+                print(f"[{turn.outcome.value}: {turn.detail}]", file=sys.stderr, flush=True)
+    finally:
+        await runtime.stop()
+
+
+def _read_line(interactive: bool) -> str | None:
+    try:
+        return input("> ") if interactive else sys.stdin.readline() or None
+    except EOFError:
+        return None

@@ -1,0 +1,33 @@
+"""Helpers shared by the sub-commands."""
+
+from __future__ import annotations
+
+import click
+
+from bot.logs import configure_logging
+from bot.settings import Settings, load_settings
+
+
+def settings_from(
+    ctx: click.Context, *, json_logs: bool | None = None, **overrides: object
+) -> Settings:
+    """Load settings from the group's options and set up safe logging."""
+    obj = ctx.find_root().obj or {}
+    settings = load_settings(obj.get("config_dir"), obj.get("data_dir"), **overrides)
+    configure_logging(
+        level=settings.log_level,
+        json_lines=settings.log_json if json_logs is None else json_logs,
+        secrets=secret_values(settings),
+    )
+    return settings
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured secret, so the log filter can scrub it."""
+    values = []
+    for name, value in settings:
+        if hasattr(value, "get_secret_value") and value is not None:
+            values.append(value.get_secret_value())
+        elif name == "redis_url" and value and "@" in value:
+            values.append(value.split("://", 1)[-1].split("@", 1)[0])
+    return values

@@ -1,0 +1,147 @@
+"""Everything one bot process holds: settings, Redis, stores, the pipeline, senders.
+
+``bot serve``, ``bot chat``, ``bot test`` and the tests all build a
+:class:`Runtime`, so they run the very same pipeline against the same Redis.
+Several runtimes (replicas) may share one Redis; each has its own replica id
+and heartbeat, which is how a crashed replica's messages are recovered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+
+from bot.brain import Brain, EchoBrain, Handoff, NoHandoff
+from bot.channels import Channel
+from bot.keys import Keys
+from bot.outbound import OutboundRegistry
+from bot.pipeline import Pipeline
+from bot.redis_conn import RedisHandle, connect
+from bot.settings import Settings
+from bot.steps import Route, default_steps
+from bot.stores.context import ContextStore
+from bot.stores.dedupe import Deduper
+from bot.stores.ordering import ConversationOrder
+from bot.stores.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """A bot process's state. Build with :meth:`create`, then ``start``/``stop``."""
+
+    def __init__(self, settings: Settings, redis: RedisHandle) -> None:
+        self.settings = settings
+        self.redis_handle = redis
+        self.redis = redis.client
+        self.replica_id = uuid.uuid4().hex[:12]
+        self.keys = Keys(settings.redis_prefix)
+        self.outbound = OutboundRegistry()
+        self.channels: list[Channel] = []
+        self.contexts = ContextStore(
+            self.redis,
+            self.keys,
+            ttl_s=settings.context_ttl_s,
+            history_turns=settings.history_turns,
+        )
+        self.deduper = Deduper(
+            self.redis,
+            self.keys,
+            replica_id=self.replica_id,
+            processing_ttl_s=settings.processing_ttl_s,
+            done_ttl_s=settings.dedupe_ttl_s,
+        )
+        self.route = Route(
+            brain=EchoBrain(),
+            handoff=NoHandoff(),
+            max_text_chars=settings.max_text_chars,
+            history_turns=settings.history_turns,
+        )
+        self.pipeline = Pipeline(
+            default_steps(
+                platforms=self.outbound.platforms,
+                deduper=self.deduper,
+                limiter=RateLimiter(self.redis, self.keys),
+                rule_for=settings.rate_limit_for,
+                order=ConversationOrder(
+                    self.redis,
+                    self.keys,
+                    lock_ttl_ms=settings.lock_ttl_ms,
+                    wait_ms=settings.lock_wait_ms,
+                ),
+                contexts=self.contexts,
+                route=self.route,
+            )
+        )
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    @classmethod
+    def create(cls, settings: Settings, *, redis: RedisHandle | None = None) -> Runtime:
+        """Connect to Redis (``REDIS_URL`` or the embedded server) and build."""
+        handle = redis or connect(redis_url=settings.redis_url, data_dir=settings.data_dir)
+        return cls(settings, handle)
+
+    def use(self, *, brain: Brain | None = None, handoff: Handoff | None = None) -> None:
+        """Plug in the bot-mode brain and the escalation handoff."""
+        if brain is not None:
+            self.route.brain = brain
+        if handoff is not None:
+            self.route.handoff = handoff
+
+    def add_channels(self, channels: Sequence[Channel]) -> None:
+        """Register adapters: their senders become reachable by platform name."""
+        for channel in channels:
+            self.channels.append(channel)
+            self.outbound.register(channel.outbound)
+
+    async def start(self) -> None:
+        """Begin heartbeating, then open the channels' connections."""
+        await self._beat()
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="replica-heartbeat")
+        for channel in self.channels:
+            await channel.start(self)
+        log.info(
+            "runtime started",
+            extra={
+                "replica": self.replica_id,
+                "redis": self.redis_handle.description,
+                "platforms": self.outbound.platforms(),
+            },
+        )
+
+    async def stop(self) -> None:
+        """Close channels, stop heartbeating, close Redis."""
+        for channel in reversed(self.channels):
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("channel did not stop cleanly", extra={"channel": channel.name})
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        with contextlib.suppress(Exception):
+            await self.redis.delete(self.keys.replica(self.replica_id))
+        await self.redis_handle.close()
+
+    async def ready(self) -> bool:
+        """Whether Redis answers."""
+        try:
+            return bool(await self.redis.ping())
+        except Exception:
+            return False
+
+    async def _beat(self) -> None:
+        ttl_ms = int(self.settings.replica_heartbeat_s * 5000)
+        await self.redis.set(self.keys.replica(self.replica_id), b"1", px=ttl_ms)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.replica_heartbeat_s)
+            try:
+                await self._beat()
+            except Exception as exc:  # Redis down: keep trying, readiness reports it
+                log.warning("replica heartbeat failed", extra={"error": str(exc)})

@@ -1,0 +1,156 @@
+"""Typed settings: environment variables over ``<config dir>/bot.yml`` over defaults.
+
+A platform is enabled exactly when its credentials are set. Every platform
+base URL is a setting whose default is the real endpoint, so tests and local
+try-outs point them at fakes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from bot.paths import resolve_config_dir, resolve_data_dir
+
+
+class RateLimitRule(BaseModel):
+    """A per-user limit: ``per_minute`` sustained, ``burst`` at once."""
+
+    per_minute: int = Field(default=20, gt=0)
+    burst: int = Field(default=5, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads at start-up. See README "Settings"."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+
+    # where things are
+    config_dir: Path = Field(default_factory=resolve_config_dir, alias="BOT_CONFIG")
+    data_dir: Path = Field(default_factory=resolve_data_dir, alias="BOT_DATA_DIR")
+
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    max_body_bytes: int = 1_000_000
+    max_text_chars: int = 4000
+
+    # redis and conversation state
+    redis_url: str | None = None
+    redis_prefix: str = "bot"
+    context_ttl_s: int = 24 * 3600
+    history_turns: int = 20
+    dedupe_ttl_s: int = 3600
+    processing_ttl_s: int = 120
+    lock_ttl_ms: int = 30_000
+    lock_wait_ms: int = 60_000
+    replica_heartbeat_s: float = 1.0
+    rate_limit: RateLimitRule = RateLimitRule()
+    rate_limits: dict[str, RateLimitRule] = Field(default_factory=dict)
+
+    # NLU
+    model_dir: Path | None = None
+    nlu_confidence_threshold: float = 0.5
+
+    # WeChat Official Account
+    wechat_token: SecretStr | None = None
+    wechat_app_id: str | None = None
+    wechat_app_secret: SecretStr | None = None
+    wechat_aes_key: SecretStr | None = None
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_reply_budget_s: float = 4.5
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_base_url: str = "https://slack.com/api/"
+
+    # DingTalk
+    dingtalk_client_id: str | None = None
+    dingtalk_client_secret: SecretStr | None = None
+    dingtalk_mode: str = "stream"
+    dingtalk_api_base_url: str = "https://api.dingtalk.com"
+
+    # human escalation
+    escalation_channel: str | None = None  # e.g. slack:C0123 or dingtalk:cidXXXX
+
+    # demo order backend started by `bot serve` for the bundled bot
+    demo_backend: bool = True
+    backend_base_url: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments, then the environment, then the YAML file."""
+        return init_settings, env_settings, _yaml_source(settings_cls)
+
+    # -- derived views -------------------------------------------------------
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """WeChat needs a token, an app id and a secret."""
+        return bool(self.wechat_token and self.wechat_app_id and self.wechat_app_secret)
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Slack needs a bot token and a signing secret."""
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def dingtalk_enabled(self) -> bool:
+        """DingTalk needs a client id and secret."""
+        return bool(self.dingtalk_client_id and self.dingtalk_client_secret)
+
+    def enabled_platforms(self) -> list[str]:
+        """Local channels are always on; a platform is on when its credentials are set."""
+        platforms = ["console", "web"]
+        if self.wechat_enabled:
+            platforms.append("wechat")
+        if self.slack_enabled:
+            platforms.append("slack")
+        if self.dingtalk_enabled:
+            platforms.append("dingtalk")
+        return platforms
+
+    def rate_limit_for(self, platform: str) -> RateLimitRule:
+        """The per-platform override, or the default rule."""
+        return self.rate_limits.get(platform, self.rate_limit)
+
+
+def _yaml_source(settings_cls: type[BaseSettings]) -> PydanticBaseSettingsSource:
+    # The config dir itself may come from the environment, so resolve it first.
+    return YamlConfigSettingsSource(settings_cls, yaml_file=resolve_config_dir() / "bot.yml")
+
+
+def load_settings(
+    config_dir: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings; ``config_dir``/``data_dir`` override ``BOT_CONFIG``/``BOT_DATA_DIR``."""
+    import os
+
+    if config_dir is not None:
+        os.environ["BOT_CONFIG"] = str(Path(config_dir).expanduser().resolve())
+    if data_dir is not None:
+        os.environ["BOT_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
+    settings = Settings(**overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

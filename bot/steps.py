@@ -1,0 +1,177 @@
+"""The pipeline's steps, in the order :func:`default_steps` runs them."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Collection
+
+from bot import metrics
+from bot.brain import Brain, Handoff
+from bot.models import MessageKind, Reply
+from bot.pipeline import Next, Step
+from bot.settings import RateLimitRule
+from bot.stores.context import ContextStore
+from bot.stores.dedupe import Claim, Deduper
+from bot.stores.ordering import ConversationOrder
+from bot.stores.ratelimit import RateLimiter
+from bot.texts import detect_lang, text
+from bot.turn import Outcome, Turn
+
+log = logging.getLogger(__name__)
+
+
+class Guard:
+    """Reject what no later step can handle: unknown platforms, empty messages."""
+
+    def __init__(self, platforms: Callable[[], Collection[str]]) -> None:
+        self._platforms = platforms
+
+    async def __call__(self, turn: Turn, call_next: Next) -> None:
+        msg = turn.message
+        if msg.platform not in self._platforms():
+            turn.stop(Outcome.REJECTED, "unknown platform")
+            log.warning("message from unknown platform rejected", extra={"platform": msg.platform})
+            return
+        if msg.kind is MessageKind.TEXT and not msg.text.strip():
+            turn.stop(Outcome.REJECTED, "empty text")
+            log.info("empty message ignored", extra={"conversation": turn.conversation})
+            return
+        await call_next(turn)
+
+
+class Dedupe:
+    """Claim the platform message; mark it done after, or release it on failure."""
+
+    def __init__(self, deduper: Deduper) -> None:
+        self._deduper = deduper
+
+    async def __call__(self, turn: Turn, call_next: Next) -> None:
+        conv, mid = turn.conversation, turn.message.message_id
+        claim = await self._deduper.claim(conv, mid)
+        if claim is not Claim.NEW:
+            metrics.DEDUPE_HITS.labels(turn.message.platform).inc()
+            turn.stop(Outcome.DUPLICATE if claim is Claim.DONE else Outcome.IN_FLIGHT)
+            return
+        try:
+            await call_next(turn)
+        except BaseException:
+            await self._deduper.release(conv, mid)
+            raise
+        await self._deduper.done(conv, mid)
+
+
+class RateLimit:
+    """Per-user GCRA limit; the first message over it gets one polite notice."""
+
+    def __init__(self, limiter: RateLimiter, rule_for: Callable[[str], RateLimitRule]) -> None:
+        self._limiter = limiter
+        self._rule_for = rule_for
+
+    async def __call__(self, turn: Turn, call_next: Next) -> None:
+        msg = turn.message
+        decision = await self._limiter.hit(msg.platform, msg.user_id, self._rule_for(msg.platform))
+        if decision.allowed:
+            await call_next(turn)
+            return
+        metrics.RATE_LIMITED.labels(msg.platform).inc()
+        turn.stop(Outcome.RATE_LIMITED)
+        if decision.notify:
+            notice = Reply(text=text("rate_limited", detect_lang(msg.text)))
+            await turn.sink.deliver(msg.address, [notice])
+
+
+class Order:
+    """Hold the conversation: one message at a time, in arrival order."""
+
+    def __init__(self, order: ConversationOrder) -> None:
+        self._order = order
+
+    async def __call__(self, turn: Turn, call_next: Next) -> None:
+        lease = await self._order.acquire(turn.conversation, uuid.uuid4().hex)
+        metrics.LOCK_WAIT.observe(lease.waited_s)
+        turn.lease = lease
+        try:
+            await call_next(turn)
+        finally:
+            await self._order.release(lease)
+
+
+class LoadContext:
+    """Load the context before the turn; save it (fenced by the lease) after."""
+
+    def __init__(self, store: ContextStore) -> None:
+        self._store = store
+
+    async def __call__(self, turn: Turn, call_next: Next) -> None:
+        turn.context = await self._store.load(turn.conversation)
+        await call_next(turn)
+        token = turn.lease.token if turn.lease is not None else None
+        await self._store.save(turn.context, lease_token=token)
+
+
+class Send:
+    """Deliver the replies the route produced, in order, through the turn's sink."""
+
+    async def __call__(self, turn: Turn, call_next: Next) -> None:
+        await call_next(turn)
+        if turn.replies:
+            await turn.sink.deliver(turn.message.address, turn.replies)
+            metrics.MESSAGES_OUT.labels(turn.message.platform).inc(len(turn.replies))
+
+
+class Route:
+    """Human mode: relay to the agent. Bot mode: the brain (NLU, then dialog)."""
+
+    def __init__(self, *, brain: Brain, handoff: Handoff, max_text_chars: int, history_turns: int):
+        self.brain = brain
+        self.handoff = handoff
+        self._max_chars = max_text_chars
+        self._history = history_turns
+
+    async def __call__(self, turn: Turn, call_next: Next) -> None:
+        ctx, msg = turn.context, turn.message
+        assert ctx is not None, "Route runs after LoadContext"
+        if msg.kind is MessageKind.TEXT and msg.text.strip():
+            ctx.lang = detect_lang(msg.text)
+        ctx.address = msg.address.to_dict()
+        ctx.add_turn("user", msg.text[: self._max_chars], self._history, kind=msg.kind.value)
+        if ctx.mode == "human":
+            await self.handoff.relay_to_agent(turn)
+        elif len(msg.text) > self._max_chars:
+            log.info(
+                "oversized message answered with a notice",
+                extra={"conversation": turn.conversation, "chars": len(msg.text)},
+            )
+            turn.say(text("too_long", ctx.lang, limit=self._max_chars))
+        elif msg.kind is MessageKind.MEDIA:
+            turn.say(text("media_unsupported", ctx.lang))
+        else:
+            await self.brain.respond(turn)
+            if turn.escalation and ctx.mode == "bot":
+                await self.handoff.open_ticket(turn, turn.escalation)
+        for reply in turn.replies:
+            ctx.add_turn("bot", reply.text, self._history)
+        await call_next(turn)
+
+
+def default_steps(
+    *,
+    platforms: Callable[[], Collection[str]],
+    deduper: Deduper,
+    limiter: RateLimiter,
+    rule_for: Callable[[str], RateLimitRule],
+    order: ConversationOrder,
+    contexts: ContextStore,
+    route: Route,
+) -> list[Step]:
+    """The pipeline, in order. Read this list to know what a message goes through."""
+    return [
+        Guard(platforms),
+        Dedupe(deduper),
+        RateLimit(limiter, rule_for),
+        Order(order),
+        LoadContext(contexts),
+        Send(),
+        route,
+    ]

@@ -1,0 +1,1 @@
+"""Redis-backed state shared by all replicas: dedupe, rate limit, ordering, context."""

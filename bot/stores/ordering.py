@@ -1,0 +1,122 @@
+"""One message at a time per conversation, in arrival order, across replicas.
+
+A message joins the conversation's FIFO queue in Redis when it arrives. It
+may take the conversation lock only when it is at the head of the queue and
+the lock is free. The lock has an expiry and a fencing token, so a crashed
+holder blocks the conversation for at most ``lock_ttl_ms``; a waiter whose
+process died (it stops polling) is dropped from the head after ``stale_ms``.
+Different conversations never wait on each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from bot.errors import LockTimeout
+from bot.keys import Keys
+
+# KEYS: queue, alive, lock, fence.  ARGV: me, lock ttl ms, stale ms, enqueue(1|0).
+# Returns the fencing token when we now hold the lock, else 0.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local me, ttl, stale = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+-- A waiter dropped as stale (its loop stalled) queues again at the back.
+if ARGV[4] == '1' or not redis.call('LPOS', KEYS[1], me) then
+  redis.call('RPUSH', KEYS[1], me)
+end
+redis.call('HSET', KEYS[2], me, now)
+redis.call('PEXPIRE', KEYS[1], ttl * 4)
+redis.call('PEXPIRE', KEYS[2], ttl * 4)
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+while true do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head then
+    redis.call('RPUSH', KEYS[1], me)
+    head = me
+  end
+  if head == me then
+    local fence = redis.call('INCR', KEYS[4])
+    redis.call('PEXPIRE', KEYS[4], 86400000)
+    redis.call('SET', KEYS[3], me .. '|' .. fence, 'PX', ttl)
+    redis.call('LPOP', KEYS[1])
+    redis.call('HDEL', KEYS[2], me)
+    return fence
+  end
+  local seen = tonumber(redis.call('HGET', KEYS[2], head) or '0')
+  if now - seen <= stale then return 0 end
+  redis.call('LPOP', KEYS[1])
+  redis.call('HDEL', KEYS[2], head)
+end
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Proof of holding a conversation: the lock value and its fencing token."""
+
+    conversation: str
+    token: str
+    fence: int
+    waited_s: float
+
+
+class ConversationOrder:
+    """Arrival-ordered conversation lock; see the module docstring."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        *,
+        lock_ttl_ms: int,
+        wait_ms: int,
+        stale_ms: int = 3000,
+    ) -> None:
+        self._keys = keys
+        self._lock_ttl_ms = lock_ttl_ms
+        self._wait_s = wait_ms / 1000
+        self._stale_ms = stale_ms
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._release = redis.register_script(_RELEASE)
+
+    async def acquire(self, conversation: str, waiter_id: str) -> Lease:
+        """Queue up and wait our turn; raises :class:`LockTimeout` past ``wait_ms``."""
+        keys = self._script_keys(conversation)
+        started = time.monotonic()
+        enqueue, delay = "1", 0.002
+        while True:
+            fence = await self._acquire(
+                keys=keys, args=[waiter_id, self._lock_ttl_ms, self._stale_ms, enqueue]
+            )
+            if fence:
+                token = f"{waiter_id}|{int(fence)}"
+                return Lease(conversation, token, int(fence), time.monotonic() - started)
+            enqueue = "0"
+            if time.monotonic() - started > self._wait_s:
+                raise LockTimeout(conversation)
+            await asyncio.sleep(delay)
+            # Poll quickly at first; back off, but stay well inside ``stale_ms``.
+            delay = min(delay * 2, 0.05, self._stale_ms / 4000)
+
+    async def release(self, lease: Lease) -> None:
+        """Give the conversation to the next waiter (only if we still hold it)."""
+        await self._release(keys=[self._keys.lock(lease.conversation)], args=[lease.token])
+
+    def _script_keys(self, conversation: str) -> list[str]:
+        k = self._keys
+        return [
+            k.queue(conversation),
+            k.queue_alive(conversation),
+            k.lock(conversation),
+            k.fence(conversation),
+        ]

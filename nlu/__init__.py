@@ -1,0 +1,1 @@
+"""Natural-language understanding: normalisation, intents, entities, safety."""

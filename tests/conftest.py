@@ -1,0 +1,68 @@
+"""Shared fixtures: a real Redis (embedded, or ``REDIS_URL``) and a started runtime."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.redis_conn import RedisHandle, start_embedded
+from bot.runtime import Runtime
+from bot.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def redis_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Connection arguments for the Redis the suite runs against."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield {"url": url}
+        return
+    server, socket_file = start_embedded(tmp_path_factory.mktemp("redis"))
+    yield {"unix_socket_path": socket_file}
+    server.shutdown()
+
+
+def make_client(target: dict[str, Any]) -> aioredis.Redis:
+    """A fresh asyncio client (its own connections) to the test Redis."""
+    if "url" in target:
+        return aioredis.from_url(target["url"], max_connections=256)
+    return aioredis.Redis(unix_socket_path=target["unix_socket_path"], max_connections=256)
+
+
+@pytest.fixture
+async def redis_client(redis_target: dict[str, Any]) -> AsyncIterator[aioredis.Redis]:
+    """A client on an empty database."""
+    client = make_client(redis_target)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with data under a temporary directory and no platform credentials."""
+    return load_settings(data_dir=tmp_path / "data", log_json=False)
+
+
+@pytest.fixture
+async def make_runtime(
+    redis_client: aioredis.Redis, redis_target: dict[str, Any], settings: Settings
+) -> AsyncIterator[Any]:
+    """Factory of started runtimes (replicas), each with its own Redis connections."""
+    started: list[Runtime] = []
+
+    async def make(**overrides: Any) -> Runtime:
+        s = settings.model_copy(update=overrides) if overrides else settings
+        runtime = Runtime(s, RedisHandle(make_client(redis_target), "test"))
+        await runtime.start()
+        started.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in started:
+        await runtime.stop()

@@ -1,0 +1,61 @@
+"""Test doubles of *outside* things only (a platform that records what it got)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from bot.models import Address, InboundMessage, MessageKind, Reply
+from bot.outbound import Capabilities
+
+
+class RecordingOutbound:
+    """A platform sender that records every delivery, standing in for a platform."""
+
+    capabilities = Capabilities(buttons=True)
+
+    def __init__(self, platform: str = "test") -> None:
+        self.platform = platform
+        self.sent: list[tuple[Address, Reply]] = []
+        self.changed = asyncio.Event()
+
+    async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
+        for reply in replies:
+            self.sent.append((address, reply))
+        self.changed.set()
+
+    def texts(self, conversation_id: str | None = None) -> list[str]:
+        return [r.text for a, r in self.sent if conversation_id in (None, a.conversation_id)]
+
+
+class RecordingChannel:
+    """A channel with no routes whose sender records deliveries."""
+
+    def __init__(self, platform: str = "test") -> None:
+        self.name = platform
+        self.outbound = RecordingOutbound(platform)
+
+    def routes(self) -> list:
+        return []
+
+    async def start(self, runtime: object) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+def message(
+    text: str,
+    *,
+    mid: str,
+    user: str = "u1",
+    conversation: str | None = None,
+    platform: str = "test",
+    kind: MessageKind = MessageKind.TEXT,
+) -> InboundMessage:
+    """An inbound message as an adapter would build it."""
+    address = Address(
+        platform=platform, conversation_id=conversation or user, user_id=user, account="acct"
+    )
+    return InboundMessage(platform=platform, message_id=mid, address=address, text=text, kind=kind)
