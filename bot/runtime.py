@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.brain import Brain, EchoBrain, Handoff, NoHandoff
 from bot.channels import Channel
@@ -28,6 +28,8 @@ from bot.stores.ordering import ConversationOrder
 from bot.stores.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
 
 
 class Runtime:
@@ -77,6 +79,7 @@ class Runtime:
             )
         )
         self._heartbeat: asyncio.Task[None] | None = None
+        self._services: list[tuple[str, Hook, Hook]] = []
 
     @classmethod
     def create(cls, settings: Settings, *, redis: RedisHandle | None = None) -> Runtime:
@@ -91,6 +94,14 @@ class Runtime:
         if handoff is not None:
             self.route.handoff = handoff
 
+    def add_service(self, name: str, *, start: Hook, stop: Hook) -> None:
+        """Run ``start`` when the runtime starts and ``stop`` when it stops.
+
+        For the parts that live as long as the process: the NLU model server,
+        the demo order backend, the escalation timers.
+        """
+        self._services.append((name, start, stop))
+
     def add_channels(self, channels: Sequence[Channel]) -> None:
         """Register adapters: their senders become reachable by platform name."""
         for channel in channels:
@@ -101,6 +112,8 @@ class Runtime:
         """Begin heartbeating, then open the channels' connections."""
         await self._beat()
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="replica-heartbeat")
+        for _, start, _ in self._services:
+            await start()
         for channel in self.channels:
             await channel.start(self)
         log.info(
@@ -119,6 +132,11 @@ class Runtime:
                 await channel.stop()
             except Exception:
                 log.exception("channel did not stop cleanly", extra={"channel": channel.name})
+        for name, _, stop in reversed(self._services):
+            try:
+                await stop()
+            except Exception:
+                log.exception("service did not stop cleanly", extra={"service": name})
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
