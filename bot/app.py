@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot import metrics
+from bot.errors import BotError
+from bot.http.errors import bot_error_handler
 from bot.runtime import Runtime
 
 
@@ -26,6 +28,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     app = FastAPI(title="csbot", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
+    app.add_exception_handler(BotError, bot_error_handler)
 
     @app.get("/healthz")
     async def healthz() -> Response:

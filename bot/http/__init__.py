@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every adapter: body limits, error mapping, retrying transport."""
