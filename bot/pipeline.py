@@ -6,6 +6,7 @@ calling it. :func:`default_steps` is the one place to read their order::
 
     Guard        reject unknown platforms and empty messages (logged)
     Dedupe       claim the platform message id; mark it done at the end
+    RecordTurn   append the message and its replies to the durable record (queued)
     RateLimit    per user, in Redis; one polite notice per window
     Order        one message at a time per conversation, in arrival order
     LoadContext  load the versioned context ... save it when the turn is done

@@ -19,6 +19,7 @@ from bot.channels import Channel
 from bot.keys import Keys
 from bot.outbound import OutboundRegistry
 from bot.pipeline import Pipeline
+from bot.records import RecordWriter, open_store
 from bot.redis_conn import RedisHandle, connect
 from bot.settings import Settings
 from bot.steps import Route, default_steps
@@ -56,6 +57,7 @@ class Runtime:
             processing_ttl_s=settings.processing_ttl_s,
             done_ttl_s=settings.dedupe_ttl_s,
         )
+        self.records = RecordWriter(max_queue=settings.records_queue_size)
         self.route = Route(
             brain=EchoBrain(),
             handoff=NoHandoff(),
@@ -76,6 +78,7 @@ class Runtime:
                 ),
                 contexts=self.contexts,
                 route=self.route,
+                records=self.records,
             )
         )
         self._heartbeat: asyncio.Task[None] | None = None
@@ -111,6 +114,10 @@ class Runtime:
     async def start(self) -> None:
         """Begin heartbeating, then open the channels' connections."""
         await self._beat()
+        store = await open_store(
+            database_url=self.settings.database_url, data_dir=self.settings.data_dir
+        )
+        await self.records.start(store)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="replica-heartbeat")
         for _, start, _ in self._services:
             await start()
@@ -141,6 +148,7 @@ class Runtime:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
+        await self.records.stop()
         with contextlib.suppress(Exception):
             await self.redis.delete(self.keys.replica(self.replica_id))
         await self.redis_handle.close()

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # human escalation
     escalation_channel: str | None = None  # e.g. slack:C0123 or dingtalk:cidXXXX
 
+    # durable records (SQLite under the data dir unless DATABASE_URL is set)
+    database_url: str | None = None
+    records_queue_size: int = 10_000
+
     # demo order backend started by `bot serve` for the bundled bot
     demo_backend: bool = True
     backend_base_url: str | None = None

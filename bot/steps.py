@@ -9,7 +9,9 @@ from collections.abc import Callable, Collection
 from bot import metrics
 from bot.brain import Brain, Handoff
 from bot.models import MessageKind, Reply
+from bot.pii import mask_pii
 from bot.pipeline import Next, Step
+from bot.records import Record, RecordWriter
 from bot.settings import RateLimitRule
 from bot.stores.context import ContextStore
 from bot.stores.dedupe import Claim, Deduper
@@ -164,14 +166,63 @@ def default_steps(
     order: ConversationOrder,
     contexts: ContextStore,
     route: Route,
+    records: RecordWriter,
 ) -> list[Step]:
     """The pipeline, in order. Read this list to know what a message goes through."""
     return [
         Guard(platforms),
         Dedupe(deduper),
+        RecordTurn(records),
         RateLimit(limiter, rule_for),
         Order(order),
         LoadContext(contexts),
         Send(),
         route,
+    ]
+
+
+class RecordTurn:
+    """Append the inbound message and its replies to the durable record, off the reply path."""
+
+    def __init__(self, writer: RecordWriter) -> None:
+        self._writer = writer
+
+    async def __call__(self, turn: Turn, call_next: Next) -> None:
+        try:
+            await call_next(turn)
+        finally:
+            for record in turn_records(turn):
+                self._writer.add(record)
+
+
+def turn_records(turn: Turn) -> list[Record]:
+    """The inbound record of a turn and one record per reply, text masked."""
+    msg = turn.message
+    top = getattr(turn.parse, "intent", None)
+    ticket = (turn.context.ticket_id or "") if turn.context is not None else ""
+    inbound = Record(
+        kind="in",
+        platform=msg.platform,
+        conversation=turn.conversation,
+        user_id=msg.user_id,
+        text=mask_pii(msg.text[:2000]),
+        message_id=msg.message_id,
+        ticket_id=ticket,
+        event=turn.outcome.value,
+        intent=getattr(top, "name", "") or "",
+        confidence=getattr(top, "confidence", None),
+        data={"escalation": turn.escalation} if turn.escalation else {},
+    )
+    if turn.outcome is not Outcome.REPLIED:
+        return [inbound]
+    return [inbound] + [
+        Record(
+            kind="out",
+            platform=msg.platform,
+            conversation=turn.conversation,
+            user_id=msg.user_id,
+            text=mask_pii(r.text),
+            ticket_id=ticket,
+        )
+        for r in turn.replies
     ]

@@ -106,9 +106,9 @@ async def test_two_replicas_duplicates_out_of_order_exactly_once_in_order(make_r
     for conv in conversations:
         for i in range(per_conv):
             first, second = rng.sample([ra, rb], 2)
-            # first copies arrive 15 ms apart, in order; the duplicate arrives later, shuffled
+            # first copies arrive 15 ms apart, in order; the duplicates come after, shuffled
             jobs.append(deliver(conv, i, first, i * 0.015))
-            jobs.append(deliver(conv, i, second, 0.02 + rng.random() * 0.1))
+            jobs.append(deliver(conv, i, second, 0.015 * per_conv + rng.random() * 0.1))
     rng.shuffle(jobs)
     await asyncio.gather(*jobs)
 

@@ -1,0 +1,85 @@
+"""Append records off the reply path, through a bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prometheus_client import Counter
+
+from bot.metrics import REGISTRY
+from bot.records.model import Record
+from bot.records.store import RecordStore
+
+log = logging.getLogger(__name__)
+
+DROPPED = Counter(
+    "bot_records_dropped_total",
+    "Records dropped because the write queue was full",
+    registry=REGISTRY,
+)
+
+
+class RecordWriter:
+    """Queue records from the hot path; a background task writes them in batches."""
+
+    def __init__(self, *, max_queue: int = 10_000, batch: int = 200) -> None:
+        self.store: RecordStore | None = None
+        self._queue: asyncio.Queue[Record] = asyncio.Queue(maxsize=max_queue)
+        self._batch = batch
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def add(self, record: Record) -> bool:
+        """Queue ``record`` without waiting; False (and counted) when the queue is full."""
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            DROPPED.inc()
+            return False
+        self._wake.set()
+        return True
+
+    async def start(self, store: RecordStore) -> None:
+        """Begin writing to ``store`` in the background (records queued before are kept)."""
+        self.store = store
+        self._task = asyncio.create_task(self._run(), name="record-writer")
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop and close the store."""
+        if self._task is not None:
+            self._stopping.set()
+            self._wake.set()
+            await self._task
+        if self.store is not None:
+            await self.flush()
+            await self.store.close()
+
+    async def flush(self) -> None:
+        """Write everything queued right now."""
+        while not self._queue.empty():
+            await self._write(self._drain())
+
+    def _drain(self) -> list[Record]:
+        batch: list[Record] = []
+        while len(batch) < self._batch and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _run(self) -> None:
+        # Never cancelled mid-write: stop() asks it to finish and waits.
+        while not self._stopping.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            while not self._queue.empty():
+                await self._write(self._drain())
+
+    async def _write(self, batch: list[Record]) -> None:
+        if not batch or self.store is None:
+            return
+        try:
+            await self.store.write(batch)
+        except Exception:
+            # The record is history, not hot state: log and go on rather than stall replies.
+            log.exception("writing %d records failed", len(batch))
