@@ -7,6 +7,7 @@ try-outs point them at fakes.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -138,9 +139,14 @@ class Settings(BaseSettings):
         return self.rate_limits.get(platform, self.rate_limit)
 
 
+# The YAML file lives in the config dir, which is itself a setting: load_settings
+# resolves it first and hands it to the source through this variable.
+_CONFIG_DIR: ContextVar[Path | None] = ContextVar("config_dir", default=None)
+
+
 def _yaml_source(settings_cls: type[BaseSettings]) -> PydanticBaseSettingsSource:
-    # The config dir itself may come from the environment, so resolve it first.
-    return YamlConfigSettingsSource(settings_cls, yaml_file=resolve_config_dir() / "bot.yml")
+    config_dir = _CONFIG_DIR.get() or resolve_config_dir()
+    return YamlConfigSettingsSource(settings_cls, yaml_file=config_dir / "bot.yml")
 
 
 def load_settings(
@@ -149,12 +155,13 @@ def load_settings(
     **overrides: Any,
 ) -> Settings:
     """Build settings; ``config_dir``/``data_dir`` override ``BOT_CONFIG``/``BOT_DATA_DIR``."""
-    import os
-
+    resolved = resolve_config_dir(config_dir)
     if config_dir is not None:
-        os.environ["BOT_CONFIG"] = str(Path(config_dir).expanduser().resolve())
+        overrides["BOT_CONFIG"] = resolved
     if data_dir is not None:
-        os.environ["BOT_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
-    settings = Settings(**overrides)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return settings
+        overrides["BOT_DATA_DIR"] = resolve_data_dir(data_dir)
+    token = _CONFIG_DIR.set(resolved)
+    try:
+        return Settings(**overrides)
+    finally:
+        _CONFIG_DIR.reset(token)

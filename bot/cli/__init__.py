@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import chat, config_check, serve
+from bot.cli import chat, config_check, records_cmds, serve
 
 
 @click.group()
@@ -29,3 +29,5 @@ def main(ctx: click.Context, config_dir: str | None, data_dir: str | None) -> No
 
 for _module in (serve, chat, config_check):
     main.add_command(_module.command)
+main.add_command(records_cmds.report)
+main.add_command(records_cmds.transcript)
