@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,17 @@ def start_embedded(data_dir: Path) -> tuple[Any, str]:
     return server, str(server.socket_file)
 
 
-def connect(*, redis_url: str | None, data_dir: Path, max_connections: int = 256) -> RedisHandle:
-    """Open the asyncio client the rest of the bot uses."""
+def connect(
+    *, redis_url: str | None, data_dir: Path, cluster: bool = False, max_connections: int = 256
+) -> RedisHandle:
+    """Open the asyncio client the rest of the bot uses (a cluster client if ``cluster``)."""
+    if redis_url and cluster:
+        node = RedisCluster.from_url(redis_url, max_connections=max_connections)
+        # RedisCluster speaks the same commands for every key the bot uses: all
+        # multi-key scripts touch one hash tag, hence one slot.
+        return RedisHandle(
+            client=cast(aioredis.Redis, node), description=f"cluster:{_redact(redis_url)}"
+        )
     if redis_url:
         client = aioredis.from_url(redis_url, max_connections=max_connections)
         return RedisHandle(client=client, description=_redact(redis_url))

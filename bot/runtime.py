@@ -87,7 +87,9 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings, *, redis: RedisHandle | None = None) -> Runtime:
         """Connect to Redis (``REDIS_URL`` or the embedded server) and build."""
-        handle = redis or connect(redis_url=settings.redis_url, data_dir=settings.data_dir)
+        handle = redis or connect(
+            redis_url=settings.redis_url, data_dir=settings.data_dir, cluster=settings.redis_cluster
+        )
         return cls(settings, handle)
 
     def use(self, *, brain: Brain | None = None, handoff: Handoff | None = None) -> None:

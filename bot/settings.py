@@ -48,6 +48,7 @@ class Settings(BaseSettings):
 
     # redis and conversation state
     redis_url: str | None = None
+    redis_cluster: bool = False  # REDIS_URL names one node of a Redis Cluster
     redis_prefix: str = "bot"
     context_ttl_s: int = 24 * 3600
     history_turns: int = 20
