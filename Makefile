@@ -14,6 +14,7 @@ install:
 lint:
 	$(BIN)/ruff check bot adapters nlu dialog config tests bench
 	$(BIN)/ruff format --check bot adapters nlu dialog config tests bench
+	$(BIN)/hadolint Dockerfile
 
 typecheck:
 	$(BIN)/mypy
