@@ -6,12 +6,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot import metrics
 from bot.errors import BotError
-from bot.http.errors import bot_error_handler
+from bot.http.errors import bot_error_handler, redis_down_handler
 from bot.runtime import Runtime
 
 
@@ -29,6 +31,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="csbot", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     app.add_exception_handler(BotError, bot_error_handler)
+    for redis_error in (RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(redis_error, redis_down_handler)
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -36,8 +40,9 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz(request: Request) -> Response:
-        ok = await runtime.ready()
-        return JSONResponse({"redis": ok}, status_code=200 if ok else 503)
+        checks = await runtime.readiness()
+        ok = all(checks.values())
+        return JSONResponse(checks, status_code=200 if ok else 503)
 
     @app.get("/metrics")
     async def prometheus() -> Response:

@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TextIO
 
 from bot.pii import mask_pii
 
@@ -66,10 +66,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(
-    *, level: str = "INFO", json_lines: bool = True, secrets: Iterable[str] = ()
-) -> None:
-    """Install the safe filter and the formatter on the root logger's handler."""
-    handler = logging.StreamHandler(sys.stderr)
+    *,
+    level: str = "INFO",
+    json_lines: bool = True,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Install the safe filter and the formatter on the root logger's only handler."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(SafeFilter(secrets))
     if json_lines:
         handler.setFormatter(JsonFormatter())
@@ -80,3 +84,4 @@ def configure_logging(
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "urllib3", "asyncio", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler

@@ -31,6 +31,7 @@ from bot.stores.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+Check = Callable[[], Awaitable[bool]]
 
 
 class Runtime:
@@ -83,6 +84,7 @@ class Runtime:
         )
         self._heartbeat: asyncio.Task[None] | None = None
         self._services: list[tuple[str, Hook, Hook]] = []
+        self._checks: dict[str, Check] = {"redis": self.ready}
 
     @classmethod
     def create(cls, settings: Settings, *, redis: RedisHandle | None = None) -> Runtime:
@@ -106,6 +108,20 @@ class Runtime:
         the demo order backend, the escalation timers.
         """
         self._services.append((name, start, stop))
+
+    def add_readiness_check(self, name: str, check: Check) -> None:
+        """Make ``/readyz`` also require ``check`` (e.g. the NLU model is loaded)."""
+        self._checks[name] = check
+
+    async def readiness(self) -> dict[str, bool]:
+        """Every readiness check by name; a check that raises counts as not ready."""
+        results = {}
+        for name, check in self._checks.items():
+            try:
+                results[name] = bool(await check())
+            except Exception:
+                results[name] = False
+        return results
 
     def add_channels(self, channels: Sequence[Channel]) -> None:
         """Register adapters: their senders become reachable by platform name."""

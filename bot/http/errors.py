@@ -45,6 +45,14 @@ async def bot_error_handler(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=code)
 
 
+async def redis_down_handler(request: Request, exc: Exception) -> Response:
+    """Redis unreachable anywhere in a webhook: 503, so the platform retries later."""
+    log.error(
+        "redis unavailable during a webhook", extra={"path": request.url.path, "error": str(exc)}
+    )
+    return JSONResponse({"error": "StoreUnavailable", "detail": "try again later"}, status_code=503)
+
+
 async def read_body(request: Request, *, max_bytes: int) -> bytes:
     """The request body, refusing more than ``max_bytes`` without reading it all."""
     declared = request.headers.get("content-length")
