@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from bot.brain import Brain, EchoBrain, Handoff, NoHandoff
 from bot.channels import Channel
@@ -85,6 +86,7 @@ class Runtime:
         self._heartbeat: asyncio.Task[None] | None = None
         self._services: list[tuple[str, Hook, Hook]] = []
         self._checks: dict[str, Check] = {"redis": self.ready}
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
     def create(cls, settings: Settings, *, redis: RedisHandle | None = None) -> Runtime:
@@ -150,13 +152,38 @@ class Runtime:
             },
         )
 
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str = "turn") -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, tracked so shutdown can drain it.
+
+        Adapters that ack a platform first and work afterwards (Slack, DingTalk,
+        WeChat past its reply budget) hand their pipeline work to this.
+        """
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self, timeout_s: float = 10.0) -> int:
+        """Wait up to ``timeout_s`` for background work; returns how many were still running."""
+        pending = {t for t in self._tasks if not t.done()}
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=timeout_s)
+            if still:
+                log.warning(
+                    "shutdown left messages in flight; platforms will retry them",
+                    extra={"in_flight": len(still)},
+                )
+            return len(still)
+        return 0
+
     async def stop(self) -> None:
-        """Close channels, stop heartbeating, close Redis."""
+        """Stop intake, drain in-flight work, stop services, close Redis."""
         for channel in reversed(self.channels):
             try:
                 await channel.stop()
             except Exception:
                 log.exception("channel did not stop cleanly", extra={"channel": channel.name})
+        await self.drain(self.settings.shutdown_drain_s)
         for name, _, stop in reversed(self._services):
             try:
                 await stop()

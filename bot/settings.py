@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     log_json: bool = True
     max_body_bytes: int = 1_000_000
     max_text_chars: int = 4000
+    shutdown_drain_s: float = 10.0
 
     # redis and conversation state
     redis_url: str | None = None

@@ -40,3 +40,16 @@ async def test_readyz_fails_when_redis_is_down(settings) -> None:
 
 async def _true() -> bool:
     return True
+
+
+async def test_shutdown_drains_background_turns(make_runtime) -> None:
+    from tests.core.test_pipeline import SlowEcho
+
+    rt = await make_runtime()
+    channel = RecordingChannel()
+    rt.add_channels([channel])
+    rt.use(brain=SlowEcho(delay=0.3))
+    # an adapter acked the platform and handed the turn to the runtime
+    rt.spawn(rt.pipeline.handle(message("late", mid="m1"), rt.outbound))
+    assert await rt.drain(timeout_s=5) == 0
+    assert channel.outbound.texts() == ["echo:late"]
