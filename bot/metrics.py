@@ -65,6 +65,13 @@ TICKETS = Gauge("bot_tickets", "Tickets by status", ["status"], registry=REGISTR
 TIMER_BREACHES = Counter(
     "bot_timer_breaches_total", "Escalation timers that fired", ["timer"], registry=REGISTRY
 )
+OUTBOUND_WAIT = Histogram(
+    "bot_outbound_wait_seconds",
+    "Time a send waited for the platform's pace",
+    ["platform"],
+    registry=REGISTRY,
+    buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30),
+)
 OUTBOUND_ERRORS = Counter(
     "bot_outbound_errors_total",
     "Failed platform API calls",

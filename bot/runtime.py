@@ -28,6 +28,7 @@ from bot.stores.context import ContextStore
 from bot.stores.dedupe import Deduper
 from bot.stores.ordering import ConversationOrder
 from bot.stores.ratelimit import RateLimiter
+from bot.stores.throttle import OutboundThrottle
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class Runtime:
             processing_ttl_s=settings.processing_ttl_s,
             done_ttl_s=settings.dedupe_ttl_s,
         )
+        self.throttle = OutboundThrottle(RateLimiter(self.redis, self.keys))
         self.records = RecordWriter(max_queue=settings.records_queue_size)
         self.route = Route(
             brain=EchoBrain(),
