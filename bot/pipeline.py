@@ -2,18 +2,21 @@
 
 Every step is ``async def __call__(turn, call_next)``: it may act before
 calling the rest of the chain, after it returns, or stop the turn by not
-calling it. :func:`default_steps` is the one place to read their order::
+calling it. :func:`bot.steps.default_steps` is the one place to read their order::
 
-    Guard        reject unknown platforms and empty messages (logged)
-    Dedupe       claim the platform message id; mark it done at the end
-    RecordTurn   append the message and its replies to the durable record (queued)
-    RateLimit    per user, in Redis; one polite notice per window
-    Order        one message at a time per conversation, in arrival order
-    LoadContext  load the versioned context ... save it when the turn is done
-    Send         ... deliver the replies once the route below has produced them
-    Route        human mode: relay to the agent; bot mode: NLU, then dialog
+    Guard         reject unknown platforms and empty messages (logged)
+    Dedupe        claim the platform message id (SET NX, processing -> done)
+    RecordTurn    append the message and its replies to the durable record (queued)
+    RateLimit     per user, in Redis; one polite notice per window
+    Conversation  wait for this message's turn in the conversation (arrival
+                  order, across replicas) and load the context ... at the end,
+                  save the context, mark the message done and release, atomically
+    Send          ... deliver the replies once the route below has produced them
+    Route         human mode: relay to the agent; bot mode: NLU, then dialog
 
 So one message goes: dedupe, rate limit, order, load, route, send, save, done.
+Four Redis round trips carry a normal turn: claim, rate limit, acquire+load,
+commit (save+done+release).
 """
 
 from __future__ import annotations

@@ -81,6 +81,7 @@ class Runtime:
                     wait_ms=settings.lock_wait_ms,
                 ),
                 contexts=self.contexts,
+                done_ttl_s=settings.dedupe_ttl_s,
                 route=self.route,
                 records=self.records,
             )

@@ -13,7 +13,7 @@ from bot.pii import mask_pii
 from bot.pipeline import Next, Step
 from bot.records import Record, RecordWriter
 from bot.settings import RateLimitRule
-from bot.stores.context import ContextStore
+from bot.stores.context import ContextStore, decode_context
 from bot.stores.dedupe import Claim, Deduper
 from bot.stores.ordering import ConversationOrder
 from bot.stores.ratelimit import RateLimiter
@@ -60,7 +60,8 @@ class Dedupe:
         except BaseException:
             await self._deduper.release(conv, mid)
             raise
-        await self._deduper.done(conv, mid)
+        if not turn.committed:  # stopped before the conversation step, e.g. rate-limited
+            await self._deduper.done(conv, mid)
 
 
 class RateLimit:
@@ -83,33 +84,40 @@ class RateLimit:
             await turn.sink.deliver(msg.address, [notice])
 
 
-class Order:
-    """Hold the conversation: one message at a time, in arrival order."""
+class Conversation:
+    """Hold the conversation and load its context; commit both atomically at the end.
 
-    def __init__(self, order: ConversationOrder) -> None:
+    Acquiring waits for this message's turn in the conversation's arrival
+    order and reads the context in the same round trip. When the route and
+    the send are done, one fenced script saves the context, marks the message
+    done and releases the lock, so a turn's effects land all together or not
+    at all.
+    """
+
+    def __init__(
+        self, order: ConversationOrder, contexts: ContextStore, *, done_ttl_s: int
+    ) -> None:
         self._order = order
+        self._contexts = contexts
+        self._done_ttl_s = done_ttl_s
 
     async def __call__(self, turn: Turn, call_next: Next) -> None:
         lease = await self._order.acquire(turn.conversation, uuid.uuid4().hex)
         metrics.LOCK_WAIT.observe(lease.waited_s)
         turn.lease = lease
+        turn.context = decode_context(turn.conversation, lease.context)
         try:
             await call_next(turn)
+            await self._contexts.commit(
+                turn.context,
+                lease_token=lease.token,
+                message_id=turn.message.message_id,
+                done_ttl_s=self._done_ttl_s,
+            )
+            turn.committed = True
         finally:
-            await self._order.release(lease)
-
-
-class LoadContext:
-    """Load the context before the turn; save it (fenced by the lease) after."""
-
-    def __init__(self, store: ContextStore) -> None:
-        self._store = store
-
-    async def __call__(self, turn: Turn, call_next: Next) -> None:
-        turn.context = await self._store.load(turn.conversation)
-        await call_next(turn)
-        token = turn.lease.token if turn.lease is not None else None
-        await self._store.save(turn.context, lease_token=token)
+            if not turn.committed:
+                await self._order.release(lease)
 
 
 class Send:
@@ -165,6 +173,7 @@ def default_steps(
     rule_for: Callable[[str], RateLimitRule],
     order: ConversationOrder,
     contexts: ContextStore,
+    done_ttl_s: int,
     route: Route,
     records: RecordWriter,
 ) -> list[Step]:
@@ -174,8 +183,7 @@ def default_steps(
         Dedupe(deduper),
         RecordTurn(records),
         RateLimit(limiter, rule_for),
-        Order(order),
-        LoadContext(contexts),
+        Conversation(order, contexts, done_ttl_s=done_ttl_s),
         Send(),
         route,
     ]

@@ -56,6 +56,7 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     escalation: str | None = None
     outcome: Outcome = Outcome.REPLIED
+    committed: bool = False  # context saved + message done + lock released, atomically
     detail: str = ""
     started: float = field(default_factory=time.perf_counter)
 

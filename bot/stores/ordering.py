@@ -19,8 +19,9 @@ import redis.asyncio as aioredis
 from bot.errors import LockTimeout
 from bot.keys import Keys
 
-# KEYS: queue, alive, lock, fence.  ARGV: me, lock ttl ms, stale ms, enqueue(1|0).
-# Returns the fencing token when we now hold the lock, else 0.
+# KEYS: queue, alive, lock, fence, context.  ARGV: me, lock ttl ms, stale ms, enqueue(1|0).
+# Returns {fencing token, context value} when we now hold the lock, else {0}:
+# the context comes back with the lock so a turn costs no separate GET.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -32,7 +33,7 @@ end
 redis.call('HSET', KEYS[2], me, now)
 redis.call('PEXPIRE', KEYS[1], ttl * 4)
 redis.call('PEXPIRE', KEYS[2], ttl * 4)
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {0} end
 while true do
   local head = redis.call('LINDEX', KEYS[1], 0)
   if not head then
@@ -45,10 +46,10 @@ while true do
     redis.call('SET', KEYS[3], me .. '|' .. fence, 'PX', ttl)
     redis.call('LPOP', KEYS[1])
     redis.call('HDEL', KEYS[2], me)
-    return fence
+    return {fence, redis.call('GET', KEYS[5])}
   end
   local seen = tonumber(redis.call('HGET', KEYS[2], head) or '0')
-  if now - seen <= stale then return 0 end
+  if now - seen <= stale then return {0} end
   redis.call('LPOP', KEYS[1])
   redis.call('HDEL', KEYS[2], head)
 end
@@ -62,12 +63,16 @@ return 0
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """Proof of holding a conversation: the lock value and its fencing token."""
+    """Proof of holding a conversation: the lock value and its fencing token.
+
+    ``context`` is the stored context value read atomically with the lock.
+    """
 
     conversation: str
     token: str
     fence: int
     waited_s: float
+    context: bytes | None = None
 
 
 class ConversationOrder:
@@ -95,12 +100,14 @@ class ConversationOrder:
         started = time.monotonic()
         enqueue, delay = "1", 0.002
         while True:
-            fence = await self._acquire(
+            reply = await self._acquire(
                 keys=keys, args=[waiter_id, self._lock_ttl_ms, self._stale_ms, enqueue]
             )
-            if fence:
-                token = f"{waiter_id}|{int(fence)}"
-                return Lease(conversation, token, int(fence), time.monotonic() - started)
+            if reply[0]:
+                fence = int(reply[0])
+                context = reply[1] if len(reply) > 1 else None
+                token = f"{waiter_id}|{fence}"
+                return Lease(conversation, token, fence, time.monotonic() - started, context)
             enqueue = "0"
             if time.monotonic() - started > self._wait_s:
                 raise LockTimeout(conversation)
@@ -119,4 +126,5 @@ class ConversationOrder:
             k.queue_alive(conversation),
             k.lock(conversation),
             k.fence(conversation),
+            k.context(conversation),
         ]
