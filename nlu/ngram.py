@@ -1,0 +1,86 @@
+"""Character n-gram TF-IDF with a linear classifier: the classic half of the model.
+
+Fitted with scikit-learn; saved as plain arrays (safetensors) and a JSON
+vocabulary, never pickled, so a model directory is safe to load and easy to
+inspect. Prediction is a sparse matrix product and a softmax.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+_OPTIONS = {"analyzer": "char", "ngram_range": (1, 3), "sublinear_tf": True, "lowercase": False}
+
+
+class NgramClassifier:
+    """TF-IDF char 1-3 grams + multinomial logistic regression (C=30, tuned on the bundled data)."""
+
+    def __init__(
+        self, vectorizer: TfidfVectorizer, coef: np.ndarray, intercept: np.ndarray
+    ) -> None:
+        self.vectorizer = vectorizer
+        self.coef = coef.astype(np.float32)
+        self.intercept = intercept.astype(np.float32)
+
+    @classmethod
+    def fit(
+        cls, texts: list[str], labels: np.ndarray, *, c: float = 30.0, seed: int = 13
+    ) -> NgramClassifier:
+        """Fit on ``texts`` (already normalised) and integer ``labels``."""
+        vectorizer = TfidfVectorizer(**_OPTIONS)
+        features = vectorizer.fit_transform(texts)
+        lr = LogisticRegression(C=c, max_iter=3000, random_state=seed)
+        lr.fit(features, labels)
+        coef, intercept = _full_rank(lr, int(labels.max()) + 1)
+        return cls(vectorizer, coef, intercept)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities, one row per text."""
+        logits = self.vectorizer.transform(texts) @ self.coef.T + self.intercept
+        logits = np.asarray(logits, dtype=np.float32)
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def save(self, directory: Path) -> None:
+        """Write ``ngram.safetensors`` and ``ngram_vocab.json``."""
+        vocab = {k: int(v) for k, v in self.vectorizer.vocabulary_.items()}
+        (directory / "ngram_vocab.json").write_text(
+            json.dumps(vocab, ensure_ascii=False), encoding="utf-8"
+        )
+        save_file(
+            {
+                "idf": self.vectorizer.idf_.astype(np.float32),
+                "coef": self.coef,
+                "intercept": self.intercept,
+            },
+            str(directory / "ngram.safetensors"),
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> NgramClassifier:
+        """Inverse of :meth:`save`."""
+        vocab = json.loads((directory / "ngram_vocab.json").read_text(encoding="utf-8"))
+        arrays = load_file(str(directory / "ngram.safetensors"))
+        vectorizer = TfidfVectorizer(vocabulary=vocab, **_OPTIONS)
+        vectorizer.idf_ = arrays["idf"].astype(np.float64)
+        return cls(vectorizer, arrays["coef"], arrays["intercept"])
+
+
+def _full_rank(lr: LogisticRegression, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients for every class index 0..n-1 (a class absent from a fold gets -inf bias)."""
+    coef = np.zeros((n_classes, lr.coef_.shape[1]), dtype=np.float32)
+    intercept = np.full(n_classes, -1e4, dtype=np.float32)
+    if len(lr.classes_) == 2 and lr.coef_.shape[0] == 1:  # binary: sklearn keeps one row
+        coef[lr.classes_[1]], intercept[lr.classes_[1]] = lr.coef_[0], lr.intercept_[0]
+        intercept[lr.classes_[0]] = 0.0
+        return coef, intercept
+    for row, cls in enumerate(lr.classes_):
+        coef[cls], intercept[cls] = lr.coef_[row], lr.intercept_[row]
+    return coef, intercept

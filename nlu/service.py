@@ -1,0 +1,178 @@
+"""Serving the NLU: one model per process, off the event loop, micro-batched and cached.
+
+Entry point for the dialog engine::
+
+    nlu = load_nlu(settings, redis=runtime.redis, prefix=settings.redis_prefix)
+    await nlu.start()
+    result = await nlu.parse("我的订单20231122001到哪了")   # -> nlu.types.ParseResult
+
+Concurrent ``parse`` calls are gathered into one batch for the model (run in
+a worker thread); repeated texts are answered from an LRU cache. ``reload``
+swaps in a newly trained model atomically: each batch uses exactly one model,
+and the cache belongs to the model it was filled by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bot import metrics
+from nlu.entities import extract
+from nlu.misses import MissRecorder
+from nlu.model import IntentModel
+from nlu.normalize import for_classifier, normalize
+from nlu.safety import SensitiveFilter
+from nlu.types import OUT_OF_SCOPE, IntentScore, ParseResult
+
+if TYPE_CHECKING:
+    from bot.stores.context import Context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Slot:
+    """A model with the cache it filled."""
+
+    model: IntentModel
+    cache: OrderedDict[str, np.ndarray]
+
+
+class NLUService:
+    """Implements :class:`nlu.types.NLU`."""
+
+    def __init__(
+        self,
+        model: IntentModel,
+        *,
+        sensitive: SensitiveFilter | None = None,
+        misses: MissRecorder | None = None,
+        max_batch: int = 64,
+        cache_size: int = 4096,
+        top_k: int = 5,
+    ) -> None:
+        self._slot = _Slot(model, OrderedDict())
+        self._sensitive = sensitive or SensitiveFilter([])
+        self._misses = misses
+        self._max_batch = max_batch
+        self._cache_size = cache_size
+        self._top_k = top_k
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[np.ndarray]]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self.model_dir: Path | None = None
+
+    @property
+    def model(self) -> IntentModel:
+        """The model answering right now."""
+        return self._slot.model
+
+    async def start(self) -> None:
+        """Start the batching worker."""
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._batches(), name="nlu-batcher")
+
+    async def stop(self) -> None:
+        """Stop the worker."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+    async def ready(self) -> bool:
+        """A model is loaded and the worker runs."""
+        return self._worker is not None and not self._worker.done()
+
+    async def parse(self, text: str, context: Context | None = None) -> ParseResult:
+        """Normalise, check the sensitive list, extract entities, classify."""
+        started = time.perf_counter()
+        entities = tuple(extract(text, today=dt.date.today()))
+        lang = context.lang if context is not None else "zh-CN"
+        if self._sensitive.matches(text):
+            return ParseResult(
+                text=text,
+                normalized=normalize(text),
+                intent=IntentScore(OUT_OF_SCOPE, 1.0),
+                entities=entities,
+                lang=lang,
+                blocked=True,
+            )
+        slot = self._slot
+        probs = await self._probabilities(for_classifier(text), slot)
+        result = self._result(text, probs, slot.model, entities, lang)
+        metrics.NLU_LATENCY.observe(time.perf_counter() - started)
+        metrics.NLU_CONFIDENCE.observe(result.intent.confidence)
+        if self._misses is not None and result.intent.name == OUT_OF_SCOPE:
+            best = result.ranking[0].name if result.ranking else ""
+            await self._misses.record(text, best)
+        return result
+
+    async def reload(self, directory: Path) -> None:
+        """Load ``directory`` in a worker thread, then swap it in atomically."""
+        model = await asyncio.to_thread(IntentModel.load, directory)
+        self._slot = _Slot(model, OrderedDict())
+        self.model_dir = directory
+        log.info("nlu model reloaded", extra={"model_dir": str(directory)})
+
+    # -- internals ------------------------------------------------------------
+
+    async def _probabilities(self, clean: str, slot: _Slot) -> np.ndarray:
+        cached = slot.cache.get(clean)
+        if cached is not None:
+            slot.cache.move_to_end(clean)
+            return cached
+        if self._worker is None:  # not started (tests, scripts): predict inline in a thread
+            return (await asyncio.to_thread(slot.model.predict_proba, [clean]))[0]
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        await self._queue.put((clean, future))
+        return await future
+
+    async def _batches(self) -> None:
+        while True:
+            items = [await self._queue.get()]
+            await asyncio.sleep(0)  # let concurrent callers join this batch
+            while len(items) < self._max_batch and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            slot = self._slot  # one model for the whole batch
+            texts = [t for t, _ in items]
+            try:
+                probs = await asyncio.to_thread(slot.model.predict_proba, texts)
+            except Exception as exc:
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (clean, future), row in zip(items, probs, strict=True):
+                slot.cache[clean] = row
+                if not future.done():
+                    future.set_result(row)
+            while len(slot.cache) > self._cache_size:
+                slot.cache.popitem(last=False)
+
+    def _result(
+        self, text: str, probs: np.ndarray, model: IntentModel, entities: tuple, lang: str
+    ) -> ParseResult:
+        order = np.argsort(-probs)[: self._top_k]
+        ranking = tuple(IntentScore(model.labels[i], float(probs[i])) for i in order)
+        top = ranking[0]
+        intent = (
+            top if top.confidence >= model.threshold else IntentScore(OUT_OF_SCOPE, top.confidence)
+        )
+        return ParseResult(
+            text=text,
+            normalized=normalize(text),
+            intent=intent,
+            ranking=ranking,
+            entities=entities,
+            lang=lang,
+        )
