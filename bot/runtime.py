@@ -90,6 +90,8 @@ class Runtime:
         self._services: list[tuple[str, Hook, Hook]] = []
         self._checks: dict[str, Check] = {"redis": self.ready}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # The NLU service, once a brain that has one is wired in (bot reload swaps its model).
+        self.nlu: Any = None
 
     @classmethod
     def create(cls, settings: Settings, *, redis: RedisHandle | None = None) -> Runtime:

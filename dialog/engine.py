@@ -1,0 +1,261 @@
+"""The dialog engine: the bot-mode brain that decides what to say next.
+
+For each turn it parses the message (NLU), then, in order:
+
+1. events (a WeChat subscribe gets the welcome) and sensitive words;
+2. inside a flow: global intents (then the pending question again), a
+   correction of a filled slot, the pending confirmation or slot, an FAQ as
+   an interruption (then the pending question again), another flow as an
+   interruption (resumed afterwards), else a re-ask up to the slot's limit;
+3. outside a flow: global intents, flow triggers (slots filled from the
+   message and from what the conversation remembers), FAQs, and the fallback
+   policy: not understood, then an offer of a human, then an escalation.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot import metrics
+from bot.models import MessageKind
+from bot.turn import Turn
+from dialog.config import DialogConfig
+from dialog.faq import FaqIndex
+from dialog.flows import FlowRunner
+from dialog.slots import InvalidSlot, free_text, from_entities, is_correction, validate
+from nlu.types import NLU, OUT_OF_SCOPE, IntentScore, ParseResult
+
+_NEGATED = re.compile(
+    r"(不想|不要|不用|不打算|别|算了|不).{0,3}(退|换|改|开|查|投诉)|don't want|no longer"
+)
+_POSITIVE_FLOWS = {"return_refund", "change_address", "invoice"}
+
+
+class DialogEngine:
+    """Implements :class:`bot.brain.Brain`."""
+
+    def __init__(self, config: DialogConfig, *, nlu: NLU, runner: FlowRunner) -> None:
+        self.config = config
+        self.nlu = nlu
+        self.runner = runner
+        self.faq = FaqIndex(config.faqs)
+        self.triggers = {t: name for name, flow in config.flows.items() for t in flow.triggers}
+
+    async def respond(self, turn: Turn) -> None:
+        """Answer one turn in bot mode."""
+        ctx, msg = turn.context, turn.message
+        assert ctx is not None
+        if msg.kind is MessageKind.EVENT:
+            self._event(turn)
+            return
+        parse = await self._parse(turn)
+        turn.parse = parse
+        if ctx.history and ctx.history[-1].get("role") == "user":
+            ctx.history[-1]["intent"] = parse.intent.name
+        if parse.blocked:
+            self.runner.say(turn, "sensitive")
+            return
+        intent = self._effective_intent(parse)
+        if ctx.flow and ctx.step and await self._in_flow(turn, parse, intent):
+            return
+        await self._top_level(turn, parse, intent)
+
+    # -- parsing --------------------------------------------------------------
+
+    async def _parse(self, turn: Turn) -> ParseResult:
+        msg = turn.message
+        payload = msg.payload or ""
+        if payload.startswith("/"):  # a button: the intent is known
+            name = payload[1:]
+            return ParseResult(
+                text=msg.text or payload,
+                normalized=payload,
+                intent=IntentScore(name, 1.0),
+                ranking=(IntentScore(name, 1.0),),
+            )
+        return await self.nlu.parse(msg.text or payload, turn.context)
+
+    def _effective_intent(self, parse: ParseResult) -> str:
+        """The intent to act on: out of scope below the threshold; a negated request is cancel."""
+        name = parse.intent.name
+        if parse.intent.confidence < self.config.confidence_threshold:
+            name = OUT_OF_SCOPE
+        if name in _POSITIVE_FLOWS and _NEGATED.search(parse.text.lower()):
+            return "cancel"
+        return name
+
+    # -- inside a flow ----------------------------------------------------------
+
+    async def _in_flow(self, turn: Turn, parse: ParseResult, intent: str) -> bool:
+        ctx = turn.context
+        step = self.runner.current_step(ctx) if ctx else None
+        if ctx is None or step is None:
+            return False
+        awaiting_free_text = (
+            step.type == "slot" and step.slot and self.config.slots[step.slot].free_text
+        )
+        if intent in self.config.globals and not (
+            awaiting_free_text and intent not in ("cancel", "human_agent")
+        ):
+            await self._global(turn, intent)
+            return True
+        if is_correction(parse.text) and self.runner.fill_from(ctx, parse, overwrite=True):
+            ctx.state["confirmed"] = []
+            self.runner.reprompt(turn)
+            return True
+        if step.type == "confirm":
+            return await self._confirm(turn, parse, intent, step.id, step.on_deny)
+        if step.slot and await self._fill(turn, parse, step.slot):
+            return True
+        if self._faq(turn, parse, intent):
+            self.runner.reprompt(turn)
+            return True
+        flow = self.triggers.get(intent)
+        if flow and flow != ctx.flow:
+            await self.runner.start(turn, flow, parse)
+            return True
+        self._reask(turn, step.slot)
+        return True
+
+    async def _confirm(
+        self, turn: Turn, parse: ParseResult, intent: str, step_id: str, on_deny: str | None
+    ) -> bool:
+        ctx = turn.context
+        assert ctx is not None
+        if intent == "affirm":
+            ctx.state.setdefault("confirmed", []).append(step_id)
+            await self._advance_from(turn, step_id)
+        elif intent in ("deny", "cancel"):
+            if on_deny:
+                await self._advance_from(turn, on_deny)
+            else:
+                self.runner.cancel(ctx)
+                self.runner.say(turn, "cancelled")
+        elif self._faq(turn, parse, intent):
+            self.runner.reprompt(turn)
+        else:
+            self._reask(turn, None)
+        return True
+
+    async def _fill(self, turn: Turn, parse: ParseResult, slot: str) -> bool:
+        ctx = turn.context
+        assert ctx is not None
+        spec = self.config.slots[slot]
+        value = from_entities(spec, parse)
+        if value is None and spec.free_text and self.runner.fill_from(ctx, parse, overwrite=True):
+            # e.g. an order number typed when asked for a reason: it corrects the order,
+            # it is not the reason; ask the pending question again
+            ctx.state["confirmed"] = []
+            self.runner.reprompt(turn)
+            return True
+        if value is None and intent_is_answer(parse, self.triggers):
+            value = free_text(spec, parse)
+        if value is None:
+            return False
+        try:
+            ctx.slots[slot] = validate(spec, value)
+        except InvalidSlot:
+            self._reask(turn, slot)
+            return True
+        self.runner.fill_from(ctx, parse)
+        ctx.state["reasks"] = 0
+        await self._advance_from(turn, ctx.step or "")
+        return True
+
+    async def _advance_from(self, turn: Turn, step_id: str) -> None:
+        ctx = turn.context
+        flow = self.runner.flow(ctx) if ctx else None
+        assert flow is not None
+        index = next(i for i, s in enumerate(flow.steps) if s.id == step_id)
+        await self.runner.advance(turn, index)
+
+    def _reask(self, turn: Turn, slot: str | None) -> None:
+        ctx = turn.context
+        assert ctx is not None
+        ctx.state["reasks"] = int(ctx.state.get("reasks", 0)) + 1
+        limit = self.config.slots[slot].max_reasks if slot else 2
+        if ctx.state["reasks"] > limit:
+            self.runner.cancel(ctx)
+            self.runner.say(turn, "reask_failed")
+            return
+        self.runner.reprompt(turn)
+
+    # -- outside a flow ---------------------------------------------------------
+
+    async def _top_level(self, turn: Turn, parse: ParseResult, intent: str) -> None:
+        ctx = turn.context
+        assert ctx is not None
+        offered = ctx.state.pop("offered_human", False)
+        if intent in self.config.globals:
+            ctx.fallback_count = 0
+            await self._global(turn, intent)
+        elif intent in self.triggers:
+            ctx.fallback_count = 0
+            await self.runner.start(turn, self.triggers[intent], parse)
+        elif self._faq(turn, parse, intent):
+            ctx.fallback_count = 0
+        elif offered and intent == "affirm":
+            await self._global(turn, "human_agent")
+        elif offered and intent == "deny":
+            ctx.fallback_count = 0
+            self.runner.say(turn, "thanks")
+        else:
+            self._fallback(turn)
+
+    async def _global(self, turn: Turn, intent: str) -> None:
+        ctx = turn.context
+        assert ctx is not None
+        rule = self.config.globals[intent]
+        if rule.cancel:
+            self.runner.cancel(ctx)
+        if rule.reply:
+            self.runner.say(turn, rule.reply)
+        if rule.escalate:
+            self.runner.cancel(ctx)
+            turn.escalation = rule.escalate
+        elif rule.resume and ctx.flow:
+            self.runner.reprompt(turn)
+
+    def _faq(self, turn: Turn, parse: ParseResult, intent: str) -> bool:
+        """Answer from the FAQ list if the question is close enough to a listed one."""
+        match = self.faq.best(parse.text)
+        threshold = (
+            self.config.faq_threshold if intent == "faq" else max(0.7, self.config.faq_threshold)
+        )
+        if match is None or match.score < threshold:
+            return False
+        ctx = turn.context
+        assert ctx is not None
+        answer = match.answer.get(ctx.lang) or match.answer.get("zh-CN") or ""
+        turn.say(answer)
+        ctx.state["last_faq"] = match.faq_id
+        return True
+
+    def _fallback(self, turn: Turn) -> None:
+        ctx = turn.context
+        assert ctx is not None
+        metrics.FALLBACKS.inc()
+        ctx.fallback_count += 1
+        if ctx.fallback_count >= 3:
+            ctx.fallback_count = 0
+            turn.escalation = "fallback"
+        elif ctx.fallback_count == 2:
+            ctx.state["offered_human"] = True
+            self.runner.say(turn, "offer_human")
+        else:
+            self.runner.say(turn, "not_understood")
+
+    def _event(self, turn: Turn) -> None:
+        ctx, event = turn.context, turn.message.event
+        assert ctx is not None
+        if event == "subscribe":
+            self.runner.say(turn, "welcome")
+        elif event == "unsubscribe":
+            self.runner.cancel(ctx)
+            ctx.state = {}
+            ctx.history = []
+
+
+def intent_is_answer(parse: ParseResult, triggers: dict[str, str]) -> bool:
+    """Whether a message can be a free-text answer (not another request or a chat move)."""
+    return parse.intent.name not in triggers or parse.intent.confidence < 0.8

@@ -1,0 +1,48 @@
+"""FAQ answering by retrieval: char n-gram TF-IDF cosine over every listed question."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from nlu.normalize import for_classifier
+
+
+@dataclass(frozen=True, slots=True)
+class FaqMatch:
+    """The best FAQ for a question and how close it is (cosine, 0..1)."""
+
+    faq_id: str
+    score: float
+    answer: Mapping[str, str]
+
+
+class FaqIndex:
+    """Nearest listed question, in any language."""
+
+    def __init__(self, faqs: Sequence[Mapping[str, Any]]) -> None:
+        self._rows: list[tuple[str, Mapping[str, str]]] = []
+        questions: list[str] = []
+        for faq in faqs:
+            for variants in faq.get("questions", {}).values():
+                for question in variants:
+                    questions.append(for_classifier(str(question)))
+                    self._rows.append((str(faq["id"]), faq.get("answer", {})))
+        self._vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True
+        )
+        self._matrix = self._vectorizer.fit_transform(questions) if questions else None
+
+    def best(self, question: str) -> FaqMatch | None:
+        """The closest FAQ, or None when there are no FAQs."""
+        if self._matrix is None:
+            return None
+        vector = self._vectorizer.transform([for_classifier(question)])
+        scores = np.asarray((self._matrix @ vector.T).todense()).ravel()
+        row = int(scores.argmax())
+        faq_id, answer = self._rows[row]
+        return FaqMatch(faq_id, float(scores[row]), answer)

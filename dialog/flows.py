@@ -1,0 +1,189 @@
+"""Running a flow's steps until the bot needs the user again.
+
+The flow's state lives in the context: ``flow`` and ``step`` name where it
+waits, ``slots`` hold what it collected, ``state["results"]`` the backend
+answers, ``state["confirmed"]`` the confirmations given, and ``flow_stack``
+the flows it interrupted, resumed when it finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.stores.context import Context
+from bot.turn import Turn
+from dialog.actions import ActionError, Backend
+from dialog.config import DialogConfig, Flow, Step
+from dialog.slots import InvalidSlot, from_entities, validate
+from dialog.templates import Templates
+from nlu.types import ParseResult
+
+log = logging.getLogger(__name__)
+
+
+def values(ctx: Context) -> dict[str, Any]:
+    """Everything a template or an action path may name."""
+    return {
+        **ctx.state.get("memory", {}),
+        **ctx.slots,
+        **ctx.state.get("results", {}),
+        "error": ctx.state.get("error", ""),
+    }
+
+
+class FlowRunner:
+    """Starts, advances, finishes and resumes flows."""
+
+    def __init__(self, config: DialogConfig, templates: Templates, backend: Backend | None) -> None:
+        self.config = config
+        self.templates = templates
+        self.backend = backend
+
+    def say(self, turn: Turn, template_id: str) -> None:
+        """Queue a rendered template."""
+        ctx = turn.context
+        assert ctx is not None
+        turn.replies.append(self.templates.render(template_id, ctx.lang, values(ctx)))
+
+    def flow(self, ctx: Context) -> Flow | None:
+        """The active flow's definition."""
+        return self.config.flows.get(ctx.flow) if ctx.flow else None
+
+    def current_step(self, ctx: Context) -> Step | None:
+        """The step the active flow waits on."""
+        flow = self.flow(ctx)
+        return next((s for s in flow.steps if s.id == ctx.step), None) if flow else None
+
+    async def start(self, turn: Turn, name: str, parse: ParseResult) -> None:
+        """Begin flow ``name``, filling slots from the message and the conversation's memory."""
+        ctx = turn.context
+        assert ctx is not None
+        if ctx.flow:  # interrupting another flow: keep it to resume afterwards
+            ctx.flow_stack.append(
+                {
+                    "flow": ctx.flow,
+                    "step": ctx.step,
+                    "slots": ctx.slots,
+                    "state": {k: v for k, v in ctx.state.items() if k != "memory"},
+                }
+            )
+        memory = ctx.state.get("memory", {})
+        ctx.flow, ctx.step, ctx.slots = name, None, {}
+        ctx.state = {"memory": memory, "results": {}, "confirmed": [], "reasks": 0}
+        self.fill_from(ctx, parse)
+        await self.advance(turn, 0)
+
+    def fill_from(self, ctx: Context, parse: ParseResult, *, overwrite: bool = False) -> list[str]:
+        """Fill the flow's slots from entities (and remembered values); names of slots set."""
+        flow = self.flow(ctx)
+        filled = []
+        for slot_name in {s.slot for s in flow.steps if s.slot} if flow else set():
+            spec = self.config.slots[slot_name]
+            value = from_entities(spec, parse)
+            if value is None and spec.remember and not ctx.slots.get(slot_name):
+                value = ctx.state.get("memory", {}).get(slot_name)
+            if value is None or (ctx.slots.get(slot_name) and not overwrite):
+                continue
+            try:
+                ctx.slots[slot_name] = validate(spec, value)
+                filled.append(slot_name)
+            except InvalidSlot:
+                continue
+        for extra in ("date", "address", "phone"):  # conditions may depend on these
+            if extra not in ctx.slots and (e := parse.entity(extra)) is not None:
+                ctx.slots[extra] = e.normalized if extra in ("date", "phone") else e.value
+        return filled
+
+    async def advance(self, turn: Turn, index: int) -> None:
+        """Run steps from ``index`` until one needs the user, or the flow ends."""
+        ctx = turn.context
+        flow = self.flow(ctx) if ctx else None
+        assert ctx is not None and flow is not None
+        while index < len(flow.steps):
+            step = flow.steps[index]
+            if (step.when and not ctx.slots.get(step.when)) or (
+                step.unless and ctx.slots.get(step.unless)
+            ):
+                index += 1
+                continue
+            jump = await self._run(turn, flow, step)
+            if jump == "wait":
+                ctx.step = step.id
+                return
+            if jump == "end":
+                break
+            index = next(i for i, s in enumerate(flow.steps) if s.id == jump) if jump else index + 1
+        self.finish(turn)
+
+    async def _run(self, turn: Turn, flow: Flow, step: Step) -> str | None:
+        """Run one step: ``wait`` for input, ``end``, a step id to jump to, or None to go on."""
+        ctx = turn.context
+        assert ctx is not None
+        if step.type == "slot":
+            assert step.slot is not None
+            if ctx.slots.get(step.slot):
+                return None
+            self.say(turn, self.config.slots[step.slot].prompt)
+            return "wait"
+        if step.type == "confirm":
+            if step.id in ctx.state.get("confirmed", []):
+                return None
+            self.say(turn, step.template or "")
+            return "wait"
+        if step.type == "action":
+            return await self._action(ctx, step)
+        if step.type == "reply":
+            self.say(turn, step.template or "")
+            return "end" if step.end else None
+        turn.escalation = step.reason or f"flow:{ctx.flow}"
+        return "end"
+
+    async def _action(self, ctx: Context, step: Step) -> str | None:
+        assert step.action is not None
+        try:
+            if self.backend is None:
+                raise ActionError("no backend configured")
+            result = await self.backend.run(step.action, values(ctx))
+        except ActionError as exc:
+            ctx.state["error"] = str(exc)
+            log.info(
+                "flow action failed", extra={"flow": ctx.flow, "step": step.id, "error": str(exc)}
+            )
+            return step.on_error or "end"
+        ctx.state.setdefault("results", {})[step.action.store] = result
+        return None
+
+    def finish(self, turn: Turn) -> None:
+        """End the active flow: remember what should carry over, then resume an interrupted one."""
+        ctx = turn.context
+        assert ctx is not None
+        memory = ctx.state.get("memory", {})
+        for name, value in ctx.slots.items():
+            if self.config.slots.get(name) and self.config.slots[name].remember:
+                memory[name] = value
+        ctx.flow, ctx.step, ctx.slots = None, None, {}
+        ctx.state = {"memory": memory}
+        if ctx.flow_stack:
+            saved = ctx.flow_stack.pop()
+            ctx.flow, ctx.step, ctx.slots = saved["flow"], saved["step"], saved["slots"]
+            ctx.state = {**saved["state"], "memory": memory}
+            self.say(turn, "resume")
+            self.reprompt(turn)
+
+    def cancel(self, ctx: Context) -> None:
+        """Drop the active flow and everything it interrupted."""
+        memory = ctx.state.get("memory", {})
+        ctx.reset_flow()
+        ctx.state = {"memory": memory}
+
+    def reprompt(self, turn: Turn) -> None:
+        """Ask the pending question of the active flow again."""
+        ctx = turn.context
+        step = self.current_step(ctx) if ctx else None
+        if step is None:
+            return
+        if step.type == "slot" and step.slot:
+            self.say(turn, self.config.slots[step.slot].prompt)
+        elif step.type == "confirm" and step.template:
+            self.say(turn, step.template)
