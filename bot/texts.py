@@ -38,8 +38,13 @@ def text(key: str, lang: str = "zh-CN", **values: object) -> str:
     return template.format(**values) if values else template
 
 
-def detect_lang(message: str) -> str:
-    """``en`` when the message has Latin letters and no CJK characters, else ``zh-CN``."""
-    has_cjk = any("\u4e00" <= ch <= "\u9fff" for ch in message)
-    has_latin = any(ch.isascii() and ch.isalpha() for ch in message)
-    return "en" if has_latin and not has_cjk else "zh-CN"
+def detect_lang(message: str, default: str = "zh-CN") -> str:
+    """``zh-CN`` with CJK characters, ``en`` with Latin letters only, else ``default``.
+
+    A message of digits alone (an order number) keeps the conversation's language.
+    """
+    if any("\u4e00" <= ch <= "\u9fff" for ch in message):
+        return "zh-CN"
+    if any(ch.isascii() and ch.isalpha() for ch in message):
+        return "en"
+    return default

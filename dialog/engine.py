@@ -91,12 +91,8 @@ class DialogEngine:
         step = self.runner.current_step(ctx) if ctx else None
         if ctx is None or step is None:
             return False
-        awaiting_free_text = (
-            step.type == "slot" and step.slot and self.config.slots[step.slot].free_text
-        )
-        if intent in self.config.globals and not (
-            awaiting_free_text and intent not in ("cancel", "human_agent")
-        ):
+        free = bool(step.type == "slot" and step.slot and self.config.slots[step.slot].free_text)
+        if intent in self.config.globals and (not free or self._breaks_free_text(parse, intent)):
             await self._global(turn, intent)
             return True
         if is_correction(parse.text) and self.runner.fill_from(ctx, parse, overwrite=True):
@@ -105,17 +101,32 @@ class DialogEngine:
             return True
         if step.type == "confirm":
             return await self._confirm(turn, parse, intent, step.id, step.on_deny)
+        if intent == "deny" and parse.intent.confidence >= 0.85:  # "不用了" to a question: stop
+            self.runner.cancel(ctx)
+            self.runner.say(turn, "cancelled")
+            return True
+        flow = self.triggers.get(intent)
+        if flow and flow != ctx.flow and is_request(parse):
+            await self.runner.start(turn, flow, parse)
+            return True
+        if free and self._faq(turn, parse, intent):  # a question, not the free-text answer
+            self.runner.reprompt(turn)
+            return True
         if step.slot and await self._fill(turn, parse, step.slot):
             return True
         if self._faq(turn, parse, intent):
             self.runner.reprompt(turn)
             return True
-        flow = self.triggers.get(intent)
         if flow and flow != ctx.flow:
             await self.runner.start(turn, flow, parse)
             return True
         self._reask(turn, step.slot)
         return True
+
+    @staticmethod
+    def _breaks_free_text(parse: ParseResult, intent: str) -> bool:
+        """Awaiting a free-text answer, only a clear cancel or call for a human interrupts."""
+        return intent in ("cancel", "human_agent") and parse.intent.confidence >= 0.85
 
     async def _confirm(
         self, turn: Turn, parse: ParseResult, intent: str, step_id: str, on_deny: str | None
@@ -148,7 +159,7 @@ class DialogEngine:
             ctx.state["confirmed"] = []
             self.runner.reprompt(turn)
             return True
-        if value is None and intent_is_answer(parse, self.triggers):
+        if value is None and intent_is_answer(parse, self.triggers, ctx.flow):
             value = free_text(spec, parse)
         if value is None:
             return False
@@ -256,6 +267,20 @@ class DialogEngine:
             ctx.history = []
 
 
-def intent_is_answer(parse: ParseResult, triggers: dict[str, str]) -> bool:
-    """Whether a message can be a free-text answer (not another request or a chat move)."""
-    return parse.intent.name not in triggers or parse.intent.confidence < 0.8
+_FILLER = re.compile(r"订单号?|单号|运单|order|number|no\.?|是|的|[\s,.:：，。#!?！？]")
+
+
+def is_request(parse: ParseResult) -> bool:
+    """A confident request with words beyond its values (订单X到哪了, not 订单号X)."""
+    if parse.intent.confidence < 0.6:
+        return False
+    text = parse.text
+    for entity in sorted(parse.entities, key=lambda e: -e.start):
+        text = text[: entity.start] + text[entity.end :]
+    return len(_FILLER.sub("", text.lower())) >= 2
+
+
+def intent_is_answer(parse: ParseResult, triggers: dict[str, str], flow: str | None) -> bool:
+    """Whether a message can be a free-text answer (not a request for another flow)."""
+    other = triggers.get(parse.intent.name) not in (None, flow)
+    return not other or parse.intent.confidence < 0.8

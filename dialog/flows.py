@@ -32,6 +32,11 @@ def values(ctx: Context) -> dict[str, Any]:
     }
 
 
+def slot_names(flow: Flow) -> set[str]:
+    """Slots a flow asks for or branches on."""
+    return {n for s in flow.steps for n in (s.slot, s.when, s.unless) if n}
+
+
 class FlowRunner:
     """Starts, advances, finishes and resumes flows."""
 
@@ -78,7 +83,7 @@ class FlowRunner:
         """Fill the flow's slots from entities (and remembered values); names of slots set."""
         flow = self.flow(ctx)
         filled = []
-        for slot_name in {s.slot for s in flow.steps if s.slot} if flow else set():
+        for slot_name in slot_names(flow) if flow else set():
             spec = self.config.slots[slot_name]
             value = from_entities(spec, parse)
             if value is None and spec.remember and not ctx.slots.get(slot_name):

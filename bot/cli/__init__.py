@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import chat, config_check, records_cmds, serve
+from bot.cli import chat, config_check, records_cmds, serve, test_cmd
 
 
 @click.group()
@@ -27,7 +27,7 @@ def main(ctx: click.Context, config_dir: str | None, data_dir: str | None) -> No
     ctx.obj = {"config_dir": config_dir, "data_dir": data_dir}
 
 
-for _module in (serve, chat, config_check):
+for _module in (serve, chat, config_check, test_cmd):
     main.add_command(_module.command)
 main.add_command(records_cmds.report)
 main.add_command(records_cmds.transcript)
