@@ -66,3 +66,21 @@ async def make_runtime(
     yield make
     for runtime in started:
         await runtime.stop()
+
+
+@pytest.fixture(scope="session")
+def bundled_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled bot's model, trained once per test session (about a minute on 2 cores)."""
+    from nlu.loader import bot_training_data, train_and_save
+
+    data_dir = tmp_path_factory.mktemp("model-data")
+    settings = load_settings(data_dir=data_dir)
+    return train_and_save(
+        bot_training_data(settings), data_dir / "model", settings=settings, progress=False
+    )
+
+
+@pytest.fixture
+def bot_settings(settings: Settings, bundled_model_dir: Path) -> Settings:
+    """Settings for the bundled bot with its trained model."""
+    return settings.model_copy(update={"model_dir": bundled_model_dir})

@@ -1,0 +1,176 @@
+"""``bot train``, ``bot eval``, ``bot reload`` and ``bot export-misses``."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import click
+
+from bot.cli.common import settings_from
+from bot.errors import BotError
+from bot.records.report import parse_span
+from bot.redis_conn import connect
+
+
+@click.command("train")
+@click.option(
+    "--data",
+    "data_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Training files or directories (YAML, CSV text,intent, JSONL). Default: the bot's.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Model directory to write (default: a new one under the data dir, made current).",
+)
+@click.option("--seed", default=13, show_default=True)
+@click.option(
+    "--base-model",
+    type=click.Path(exists=True, file_okay=False),
+    help="Fine-tune this local Hugging Face encoder instead of training one from scratch.",
+)
+@click.pass_context
+def train(
+    ctx: click.Context,
+    data_paths: tuple[Path, ...],
+    out: Path | None,
+    seed: int,
+    base_model: str | None,
+) -> None:
+    """Train the intent model (deterministic for a seed) and record its validation metrics."""
+    from nlu.data import load_files
+    from nlu.loader import train_and_save
+
+    settings = settings_from(ctx, json_logs=False, log_level="WARNING")
+    try:
+        data = load_files(list(data_paths) or [settings.config_dir / "nlu"])
+        started = time.monotonic()
+        target = train_and_save(data, out, settings=settings, seed=seed, base_model=base_model)
+    except BotError as exc:
+        raise click.ClickException(str(exc)) from None
+    meta = json.loads((target / "metadata.json").read_text(encoding="utf-8"))
+    click.echo(
+        f"trained on {len(data.examples)} examples, {len(data.intents)} intents "
+        f"in {time.monotonic() - started:.0f} s -> {target}"
+    )
+    click.echo("validation: " + json.dumps(meta["validation"], ensure_ascii=False))
+
+
+@click.command("eval")
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "rasa", "clinc", "smp"]))
+@click.option("--split", default="test", show_default=True)
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--train", "train_path", type=click.Path(path_type=Path), help="Train on this file first."
+)
+@click.option("--cv", type=int, help="K-fold cross-validation on --data instead of a model.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("confusion.png"),
+    show_default=True,
+    help="Where to write the confusion matrix.",
+)
+@click.pass_context
+def evaluate(
+    ctx: click.Context,
+    data_path: Path,
+    fmt: str,
+    split: str,
+    model_dir: Path | None,
+    train_path: Path | None,
+    cv: int | None,
+    as_json: bool,
+    png: Path,
+) -> None:
+    """Accuracy, macro-F1, per-intent P/R/F1, out-of-scope figures, latency, confusion PNG."""
+    from nlu.evalrun import run_eval
+
+    settings = settings_from(ctx, json_logs=False, log_level="WARNING")
+    try:
+        report = run_eval(
+            settings,
+            data_path=data_path,
+            fmt=fmt,
+            split=split,
+            model_dir=model_dir,
+            train_path=train_path,
+            cv=cv,
+            png=png,
+        )
+    except BotError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else _table(report))
+
+
+def _table(report: dict[str, object]) -> str:
+    lines = [f"{k:<20} {v}" for k, v in report.items() if k != "per_intent"]
+    per = report.get("per_intent") or {}
+    assert isinstance(per, dict)
+    lines.append(f"{'intent':<28} {'P':>6} {'R':>6} {'F1':>6} {'n':>5}")
+    for name, s in sorted(per.items()):
+        lines.append(
+            f"{name:<28} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} "
+            f"{int(s['support']):5d}"
+        )
+    return "\n".join(lines)
+
+
+@click.command("reload")
+@click.pass_context
+def reload(ctx: click.Context) -> None:
+    """Ask every running `bot serve` of this data dir to swap in the current model (SIGHUP)."""
+    settings = settings_from(ctx, json_logs=False, log_level="WARNING")
+    run_dir = settings.data_dir / "run"
+    signalled = 0
+    for pidfile in sorted(run_dir.glob("serve-*.pid")) if run_dir.exists() else []:
+        try:
+            os.kill(int(pidfile.read_text().strip()), signal.SIGHUP)
+            signalled += 1
+        except (ValueError, ProcessLookupError):
+            pidfile.unlink(missing_ok=True)  # a stale file of a process that is gone
+    if not signalled:
+        raise click.ClickException(f"no running bot serve found (pid files in {run_dir})")
+    click.echo(f"reload signalled to {signalled} process(es)")
+
+
+@click.command("export-misses")
+@click.option("--since", default="7d", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("misses.csv"),
+    show_default=True,
+)
+@click.pass_context
+def export_misses(ctx: click.Context, since: str, out: Path) -> None:
+    """Write low-confidence and fallback messages (PII masked, counted) as a CSV for labelling."""
+    from nlu.misses import MissRecorder
+
+    settings = settings_from(ctx, json_logs=False, log_level="WARNING")
+    try:
+        days = parse_span(since) / 86400
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    start = dt.date.today() - dt.timedelta(days=int(days))
+
+    async def run() -> int:
+        handle = connect(
+            redis_url=settings.redis_url, data_dir=settings.data_dir, cluster=settings.redis_cluster
+        )
+        try:
+            return await MissRecorder(handle.client, settings.redis_prefix).export(out, since=start)
+        finally:
+            await handle.close()
+
+    click.echo(f"{asyncio.run(run())} texts written to {out}")

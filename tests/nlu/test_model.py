@@ -1,0 +1,128 @@
+"""Training, persistence, serving and bad input of the intent model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+from bot.errors import ConfigError
+from nlu.data import load_files
+from nlu.model import IntentModel, ModelError
+from nlu.safety import SensitiveFilter
+from nlu.service import NLUService
+
+
+def test_bundled_model_understands_typical_messages(bundled_model_dir: Path) -> None:
+    model = IntentModel.load(bundled_model_dir)
+    texts = [
+        "你好",
+        "我的订单到哪了",
+        "快递到哪了",
+        "转人工",
+        "我要退货",
+        "开发票",
+        "运费怎么算",
+        "今天天气怎么样",
+        "where is my order",
+    ]
+    assert model.decide(model.predict_proba(texts)) == [
+        "greet",
+        "order_status",
+        "track_shipment",
+        "human_agent",
+        "return_refund",
+        "invoice",
+        "faq",
+        "out_of_scope",
+        "order_status",
+    ]
+    meta = json.loads((bundled_model_dir / "metadata.json").read_text())
+    assert {"data_hash", "trained_at", "settings", "validation"} <= set(meta)
+    assert (bundled_model_dir / "encoder" / "config.json").exists()  # save_pretrained layout
+
+
+async def test_parse_gives_ranking_entities_and_blocks_sensitive_words(
+    bundled_model_dir: Path,
+) -> None:
+    service = NLUService(
+        IntentModel.load(bundled_model_dir), sensitive=SensitiveFilter(["代开发票"])
+    )
+    await service.start()
+    try:
+        result = await service.parse("我的订单20231122001到哪了")
+        blocked = await service.parse("能帮我代开发票吗")
+    finally:
+        await service.stop()
+    assert result.intent.name == "order_status" and 0 < result.intent.confidence <= 1
+    assert result.ranking[0].name == "order_status" and len(result.ranking) == 5
+    assert (
+        result.entity("order_id") is not None and result.entity("order_id").value == "20231122001"
+    )
+    assert blocked.blocked
+
+
+async def test_reload_under_load_swaps_atomically(bundled_model_dir: Path, tmp_path: Path) -> None:
+    service = NLUService(IntentModel.load(bundled_model_dir))
+    await service.start()
+    copy = tmp_path / "copy"
+    shutil.copytree(bundled_model_dir, copy)
+    texts = [f"我的订单2023112200{i % 10}到哪了" for i in range(300)]
+    try:
+        parses = [asyncio.create_task(service.parse(t)) for t in texts]
+        await asyncio.sleep(0)
+        await service.reload(copy)
+        results = await asyncio.gather(*parses)
+    finally:
+        await service.stop()
+    assert all(r.intent.name == "order_status" for r in results)
+    assert service.model_dir == copy
+
+
+def test_corrupt_and_newer_models_are_refused(bundled_model_dir: Path, tmp_path: Path) -> None:
+    newer = tmp_path / "newer"
+    shutil.copytree(bundled_model_dir, newer)
+    meta = json.loads((newer / "metadata.json").read_text())
+    (newer / "metadata.json").write_text(json.dumps({**meta, "schema_version": 99}))
+    with pytest.raises(ModelError, match="newer"):
+        IntentModel.load(newer)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(bundled_model_dir, corrupt)
+    (corrupt / "ngram.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ModelError, match="corrupt"):
+        IntentModel.load(corrupt)
+    with pytest.raises(ModelError, match="not a model directory"):
+        IntentModel.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", "text,intent\n", "no training examples"),
+        ("one.csv", "text,intent\nhi,greet\nhello,greet\n", "at least two intents"),
+        ("thin.csv", "text,intent\nhi,greet\nhello,greet\nbye,goodbye\n", "fewer than 2"),
+        ("bad.txt", "whatever", "unknown format"),
+        ("noheader.csv", "a,b\n", "header"),
+        ("broken.jsonl", "{not json\n", "expected JSON"),
+    ],
+)
+def test_bad_training_data_is_refused_clearly(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_files([path])
+
+
+def test_cli_train_refuses_bad_data_with_nonzero_exit(tmp_path: Path) -> None:
+    data = tmp_path / "one.csv"
+    data.write_text("text,intent\nhi,greet\nhello,greet\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "train", "--data", str(data)])
+    assert result.exit_code != 0
+    assert "at least two intents" in result.output
