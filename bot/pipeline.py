@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot import metrics
-from bot.errors import StoreUnavailable
+from bot.errors import DeliveryError, StoreUnavailable
 from bot.models import InboundMessage
 from bot.turn import Outcome, ReplySink, Turn
 
@@ -69,6 +69,18 @@ class Pipeline:
             log.error(
                 "redis unavailable; the platform will retry",
                 extra={"conversation": turn.conversation, "error": str(exc)},
+            )
+        except DeliveryError as exc:
+            turn.stop(Outcome.FAILED, f"delivery failed: {exc.code or exc}")
+            log.error(
+                "reply not delivered",
+                extra={
+                    "conversation": turn.conversation,
+                    "platform": platform,
+                    "code": exc.code,
+                    "retryable": exc.retryable,
+                    "error": str(exc),
+                },
             )
         except Exception as exc:
             turn.stop(Outcome.FAILED, type(exc).__name__)

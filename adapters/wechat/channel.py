@@ -1,0 +1,182 @@
+"""The WeChat channel: the webhook, the passive-reply window, and proactive sends.
+
+WeChat waits 5 seconds for an answer and retries three times. If the
+pipeline's replies are ready within the budget (4.5 s by default) the first
+goes back as the passive reply; otherwise the webhook answers ``success`` at
+once and the turn, still running, delivers through the customer-service API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.replies import create_reply
+
+from adapters.wechat import inbound
+from adapters.wechat.client import WeChatAPI
+from adapters.wechat.render import to_text
+from adapters.wechat.window import SendWindow
+from bot import metrics
+from bot.errors import DeliveryError
+from bot.http.errors import read_body
+from bot.models import Address, Reply
+from bot.outbound import Capabilities
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.turn import Outcome, Turn
+
+log = logging.getLogger(__name__)
+
+
+class WeChatOutbound:
+    """Customer-service API sends, inside the 48-hour window and its quota."""
+
+    platform = "wechat"
+    capabilities = Capabilities(passive_reply=True, proactive_send=True)
+
+    def __init__(self) -> None:
+        self.api: WeChatAPI | None = None
+        self.window: SendWindow | None = None
+        self.throttle_wait = None
+
+    async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
+        """Send each reply; a closed window or used quota is a non-retryable DeliveryError."""
+        if self.api is None or self.window is None:
+            raise DeliveryError("WeChat channel not started", platform="wechat", retryable=True)
+        for reply in replies:
+            state = await self.window.state(address.account, address.user_id)
+            if not state.open:
+                code = "45047" if state.closes_at > time.time() else "45015"
+                raise DeliveryError(
+                    f"WeChat window closed or quota used (code {code})",
+                    platform="wechat",
+                    code=code,
+                )
+            await self.api.send_text(address.user_id, to_text(reply))
+            await self.window.sent(address.account, address.user_id)
+            metrics.MESSAGES_OUT.labels("wechat").inc()
+
+
+class PassiveSink:
+    """Replies ready within the budget become the HTTP answer; later ones go through the API."""
+
+    def __init__(self, outbound: WeChatOutbound) -> None:
+        self._outbound = outbound
+        self.ready: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
+        self.expired = False
+
+    async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
+        """Hand the replies to the waiting webhook, or send them if it has given up waiting."""
+        if not self.expired and not self.ready.done():
+            self.ready.set_result(list(replies))
+            return
+        await self._outbound.deliver(address, replies)
+
+
+class WeChatChannel:
+    """``/webhooks/wechat``: GET verification, POST messages (plaintext or AES safe mode)."""
+
+    name = "wechat"
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.wechat_token and settings.wechat_app_id and settings.wechat_app_secret
+        self.settings = settings
+        self.token = settings.wechat_token.get_secret_value()
+        aes = settings.wechat_aes_key.get_secret_value() if settings.wechat_aes_key else None
+        self.crypto = WeChatCrypto(self.token, aes, settings.wechat_app_id) if aes else None
+        self.outbound = WeChatOutbound()
+        self.runtime: Runtime | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        """GET and POST on the fixed webhook path."""
+        return [Route("/webhooks/wechat", self.handle, methods=["GET", "POST"])]
+
+    async def start(self, runtime: Runtime) -> None:
+        """Create the API client and window store on the runtime's Redis."""
+        self.runtime = runtime
+        s = self.settings
+        assert s.wechat_app_id and s.wechat_app_secret
+        self.outbound.api = WeChatAPI(
+            base_url=s.wechat_api_base_url,
+            app_id=s.wechat_app_id,
+            app_secret=s.wechat_app_secret.get_secret_value(),
+            redis=runtime.redis,
+            prefix=s.redis_prefix,
+        )
+        self.outbound.window = SendWindow(runtime.redis, s.redis_prefix)
+
+    async def stop(self) -> None:
+        """Close the API client."""
+        if self.outbound.api is not None:
+            await self.outbound.api.close()
+
+    async def handle(self, request: Request) -> Response:
+        """Verify, parse, run the turn, answer within WeChat's window."""
+        query = dict(request.query_params)
+        inbound.verify(self.token, query)
+        inbound.check_fresh(query)
+        if request.method == "GET":
+            return PlainTextResponse(query.get("echostr", ""))
+        body = await read_body(request, max_bytes=self.settings.max_body_bytes)
+        inbound.refuse_dtd(body)
+        if self.crypto is not None and query.get("encrypt_type") == "aes":
+            xml = inbound.decrypt(self.crypto, body, query)
+        else:
+            xml = inbound.as_text(body)
+        message, raw = inbound.parse(xml)
+        runtime, window = self.runtime, self.outbound.window
+        assert runtime is not None and window is not None, "channel not started"
+        if message.event == "unsubscribe":  # nothing can reach the user any more: just forget
+            await runtime.contexts.delete(message.address.key)
+            return PlainTextResponse("success")
+        await window.inbound(message.address.account, message.user_id)
+        sink = PassiveSink(self.outbound)
+        task = runtime.spawn(runtime.pipeline.handle(message, sink), name="wechat-turn")
+        return await self._answer(sink, task, raw, query)
+
+    async def _answer(
+        self, sink: PassiveSink, task: asyncio.Task[Turn], raw: object, query: dict[str, str]
+    ) -> Response:
+        waiters: set[asyncio.Future[Any]] = {sink.ready, task}
+        await asyncio.wait(
+            waiters,
+            timeout=self.settings.wechat_reply_budget_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if sink.ready.done():
+            replies = sink.ready.result()
+            if len(replies) > 1:  # one passive reply is allowed; the rest go through the API
+                assert self.runtime is not None
+                self.runtime.spawn(self._send_rest(raw, replies[1:]), name="wechat-rest")
+            return self._passive(raw, to_text(replies[0]), query)
+        sink.expired = True
+        if task.done() and task.result().outcome.retry_helps:
+            outcome: Outcome = task.result().outcome
+            return PlainTextResponse(
+                "retry later", status_code=503 if outcome is Outcome.UNAVAILABLE else 500
+            )
+        return PlainTextResponse("success")  # nothing to say, or the answer will come by API
+
+    async def _send_rest(self, raw: object, replies: list[Reply]) -> None:
+        message = inbound.to_model(raw)
+        try:
+            await self.outbound.deliver(message.address, replies)
+        except DeliveryError as exc:
+            log.error(
+                "wechat follow-up reply not delivered", extra={"code": exc.code, "error": str(exc)}
+            )
+
+    def _passive(self, raw: object, text: str, query: dict[str, str]) -> Response:
+        xml = create_reply(text, message=raw).render()
+        if self.crypto is not None and query.get("encrypt_type") == "aes":
+            xml = self.crypto.encrypt_message(xml, query.get("nonce", ""), query.get("timestamp"))
+        metrics.MESSAGES_OUT.labels("wechat").inc()
+        return Response(xml, media_type="application/xml")

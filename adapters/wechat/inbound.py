@@ -1,0 +1,120 @@
+"""WeChat Official Account inbound: signatures, safe mode (AES) and message parsing.
+
+Verification follows the platform: ``signature = sha1(sorted(token, timestamp,
+nonce))`` on every request; in safe mode the body is ``<Encrypt>`` and
+``msg_signature`` covers it too (wechatpy's ``WeChatCrypto`` decrypts). A
+body with a DTD or entity declaration is refused before any XML parser sees
+it, so an entity bomb costs nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.utils import check_signature
+
+from bot.errors import BadRequest, Forbidden
+from bot.models import Address, InboundMessage, MessageKind
+
+MAX_SKEW_S = 300  # WeChat's own retries arrive within seconds; older signatures are replays
+
+
+def verify(token: str, query: dict[str, str]) -> None:
+    """Check ``signature`` over token/timestamp/nonce; :class:`Forbidden` if it fails."""
+    try:
+        check_signature(
+            token, query.get("signature", ""), query.get("timestamp", ""), query.get("nonce", "")
+        )
+    except InvalidSignatureException:
+        raise Forbidden("bad WeChat signature") from None
+
+
+def check_fresh(query: dict[str, str], now: float | None = None) -> None:
+    """Refuse a signed request whose timestamp is far from now (a replay)."""
+    ts = query.get("timestamp", "")
+    if not ts.isdigit() or abs((now or time.time()) - int(ts)) > MAX_SKEW_S:
+        raise Forbidden("stale or missing WeChat timestamp")
+
+
+def refuse_dtd(body: bytes) -> None:
+    """WeChat never sends a DTD; one in the body is an attack (entity expansion)."""
+    head = body[:4096].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise BadRequest("XML with a DTD is not accepted")
+
+
+def as_text(body: bytes) -> str:
+    """A plaintext-mode body as text; :class:`BadRequest` when it is not UTF-8."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body is not UTF-8") from None
+
+
+def decrypt(crypto: WeChatCrypto, body: bytes, query: dict[str, str]) -> str:
+    """The plain XML of a safe-mode request."""
+    try:
+        return str(
+            crypto.decrypt_message(
+                body.decode("utf-8"),
+                query.get("msg_signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
+        )
+    except (InvalidSignatureException, InvalidAppIdException):
+        raise Forbidden("bad WeChat message signature") from None
+    except Exception as exc:  # malformed XML or ciphertext
+        raise BadRequest(f"cannot decrypt WeChat message ({type(exc).__name__})") from None
+
+
+def parse(xml: str) -> tuple[InboundMessage, object]:
+    """The inbound message and wechatpy's typed object (needed to build the passive reply)."""
+    try:
+        msg = parse_message(xml)
+    except Exception as exc:
+        raise BadRequest(f"malformed WeChat XML ({type(exc).__name__})") from None
+    if not getattr(msg, "source", None):
+        raise BadRequest("WeChat XML without FromUserName")
+    return to_model(msg), msg
+
+
+def to_model(msg: Any) -> InboundMessage:
+    """wechatpy's typed message as the one inbound model."""
+    source, target = str(msg.source), str(getattr(msg, "target", ""))
+    address = Address(platform="wechat", conversation_id=source, user_id=source, account=target)
+    kind, text, event, payload = MessageKind.TEXT, "", None, None
+    msg_type = getattr(msg, "type", "")
+    if msg_type == "text":
+        text = str(getattr(msg, "content", ""))
+    elif msg_type == "voice":
+        text = str(getattr(msg, "recognition", "") or "")
+        kind = MessageKind.TEXT if text else MessageKind.MEDIA
+    elif msg_type == "event":
+        event = str(getattr(msg, "event", "")).lower()
+        kind = MessageKind.EVENT
+        if event == "click":
+            kind, payload = MessageKind.ACTION, str(getattr(msg, "key", ""))
+            text = payload
+    else:
+        kind = MessageKind.MEDIA
+    create_time = str(getattr(msg, "create_time", "") or getattr(msg, "time", ""))
+    msg_id = str(getattr(msg, "id", 0) or "")
+    # Events carry no MsgId: WeChat's retries are recognised by sender + CreateTime.
+    message_id = (
+        msg_id if msg_id and msg_id != "0" else f"{source}:{create_time}:{event or msg_type}"
+    )
+    return InboundMessage(
+        platform="wechat",
+        message_id=message_id,
+        address=address,
+        text=text,
+        kind=kind,
+        event=event,
+        payload=payload,
+        raw=msg,
+    )

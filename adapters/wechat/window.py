@@ -1,0 +1,61 @@
+"""The 48-hour customer-service window and its send quota, per user, in Redis.
+
+A customer-service message may go to a user only within 48 hours of their
+last message, and only a few times per message (5 under the current rules).
+The bot records each inbound message and each send; escalation asks
+:meth:`SendWindow.state` before relaying an agent's reply.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import redis.asyncio as aioredis
+
+WINDOW_S = 48 * 3600
+QUOTA = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Whether a proactive message can reach the user now."""
+
+    open: bool
+    closes_at: float
+    remaining: int
+
+
+class SendWindow:
+    """Per-user window bookkeeping; keys share the conversation's hash tag."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, account: str, openid: str) -> str:
+        return f"{self._prefix}:wechat:win:{{wechat:{account}:{openid}}}"
+
+    async def inbound(self, account: str, openid: str) -> None:
+        """The user wrote: the window reopens with a fresh quota."""
+        key = self._key(account, openid)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"last_in": time.time(), "sent": 0})
+            pipe.expire(key, WINDOW_S)
+            await pipe.execute()
+
+    async def state(self, account: str, openid: str) -> Window:
+        """The window as of now."""
+        data = cast(dict[bytes, bytes], await self._redis.hgetall(self._key(account, openid)))
+        last_in = float(data.get(b"last_in", 0) or 0)
+        sent = int(data.get(b"sent", 0) or 0)
+        closes = last_in + WINDOW_S
+        remaining = max(0, QUOTA - sent)
+        return Window(
+            open=closes > time.time() and remaining > 0, closes_at=closes, remaining=remaining
+        )
+
+    async def sent(self, account: str, openid: str) -> None:
+        """Count one proactive message against the quota."""
+        await self._redis.hincrby(self._key(account, openid), "sent", 1)

@@ -1,0 +1,195 @@
+"""WeChat OA scenarios against the fake WeChat API, over the real webhook, with real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from adapters.wechat import build_channel
+from bot.app import create_app
+from bot.turn import Turn
+from tests.fakes import wechat as fake
+from tests.fakes.wechat import FakeWeChat
+
+
+class Echo:
+    """A brain standing in for the dialog (adapter tests are about the platform)."""
+
+    def __init__(self, delay: float = 0.0, replies: int = 1) -> None:
+        self.delay, self.replies = delay, replies
+
+    async def respond(self, turn: Turn) -> None:
+        await asyncio.sleep(self.delay)
+        for i in range(self.replies):
+            turn.say(f"echo{i or ''}:{turn.message.text or turn.message.event}")
+
+
+@pytest.fixture
+async def wechat_api() -> AsyncIterator[FakeWeChat]:
+    server = await FakeWeChat().start()
+    yield server
+    await server.stop()
+
+
+async def _bot(
+    make_runtime, api: FakeWeChat, *, aes: bool = False, brain: Any = None, **extra: Any
+):
+    overrides = {
+        "wechat_token": SecretStr(fake.TOKEN),
+        "wechat_app_id": fake.APP_ID,
+        "wechat_app_secret": SecretStr(fake.SECRET),
+        "wechat_api_base_url": api.base_url,
+        "wechat_aes_key": SecretStr(fake.AES_KEY) if aes else None,
+        **extra,
+    }
+    runtime = await make_runtime(**overrides)
+    channel = build_channel(runtime.settings)
+    runtime.add_channels([channel])
+    await channel.start(runtime)
+    runtime.use(brain=brain or Echo())
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://bot"
+    )
+    return runtime, channel, client
+
+
+async def _post(client: httpx.AsyncClient, query: dict[str, str], body: bytes) -> httpx.Response:
+    return await client.post("/webhooks/wechat", params=query, content=body)
+
+
+async def test_url_verification_echoes_and_forgeries_are_refused(make_runtime, wechat_api) -> None:
+    _, _, client = await _bot(make_runtime, wechat_api)
+    query, _ = fake.plain_post("")
+    ok = await client.get("/webhooks/wechat", params={**query, "echostr": "abc123"})
+    assert ok.status_code == 200 and ok.text == "abc123"
+    forged = await client.get(
+        "/webhooks/wechat", params={**query, "signature": "0" * 40, "echostr": "x"}
+    )
+    assert forged.status_code == 403
+    stale_query, _ = fake.plain_post("", timestamp=1_000_000_000)
+    assert (await client.get("/webhooks/wechat", params=stale_query)).status_code == 403
+
+
+async def test_text_gets_a_passive_reply_and_a_retry_gets_no_second(
+    make_runtime, wechat_api
+) -> None:
+    _, _, client = await _bot(make_runtime, wechat_api)
+    xml = fake.text_xml("o1", "你好", msg_id="1001")
+    first = await _post(client, *fake.plain_post(xml))
+    assert (
+        first.status_code == 200
+        and "echo:你好" in first.text
+        and "<ToUserName><![CDATA[o1]]>" in first.text
+    )
+    retry = await _post(client, *fake.plain_post(xml))  # WeChat's retry: same MsgId
+    assert retry.text == "success"
+    assert wechat_api.sent == []
+
+
+async def test_safe_mode_round_trip(make_runtime, wechat_api) -> None:
+    _, _, client = await _bot(make_runtime, wechat_api, aes=True)
+    query, body = fake.aes_post(fake.text_xml("o2", "hello", msg_id="2001"))
+    response = await _post(client, query, body)
+    assert response.status_code == 200 and "<Encrypt>" in response.text
+    assert "echo:hello" in fake.decrypt_reply(response.text, query)
+    tampered = {**query, "msg_signature": "0" * 40}
+    assert (await _post(client, tampered, body)).status_code == 403
+
+
+async def test_slow_turn_answers_success_then_sends_by_api(make_runtime, wechat_api) -> None:
+    rt, _, client = await _bot(
+        make_runtime, wechat_api, brain=Echo(delay=0.5), wechat_reply_budget_s=0.1
+    )
+    response = await _post(client, *fake.plain_post(fake.text_xml("o3", "慢一点", msg_id="3001")))
+    assert response.text == "success"
+    await rt.drain(5)
+    assert wechat_api.texts() == ["echo:慢一点"]
+    assert wechat_api.sent[0]["touser"] == "o3"
+
+
+async def test_extra_replies_go_through_the_api(make_runtime, wechat_api) -> None:
+    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(replies=2))
+    response = await _post(client, *fake.plain_post(fake.text_xml("o4", "x", msg_id="4001")))
+    assert "echo:x" in response.text
+    await rt.drain(5)
+    assert wechat_api.texts() == ["echo1:x"]
+
+
+async def test_token_refresh_and_platform_errors(make_runtime, wechat_api) -> None:
+    rt, _, client = await _bot(
+        make_runtime, wechat_api, brain=Echo(delay=0.3), wechat_reply_budget_s=0.05
+    )
+    wechat_api.fail_next = [500, 429, "40001"]  # retried 5xx/429, then a token refresh
+    await _post(client, *fake.plain_post(fake.text_xml("o5", "a", msg_id="5001")))
+    await rt.drain(10)
+    assert wechat_api.texts() == ["echo:a"]
+    assert wechat_api.token_fetches == 2
+
+
+async def test_window_closed_is_reported_not_lost(make_runtime, wechat_api, caplog) -> None:
+    rt, _, client = await _bot(
+        make_runtime, wechat_api, brain=Echo(delay=0.3), wechat_reply_budget_s=0.05
+    )
+    wechat_api.fail_next = ["45015"]
+    await _post(client, *fake.plain_post(fake.text_xml("o6", "late", msg_id="6001")))
+    await rt.drain(10)
+    assert wechat_api.sent == []
+    failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
+    assert failures and failures[0].code == "45015" and failures[0].retryable is False
+
+
+async def test_only_one_replica_fetches_the_token(make_runtime, wechat_api) -> None:
+    _, a, _ = await _bot(make_runtime, wechat_api)
+    _, b, _ = await _bot(make_runtime, wechat_api)
+    assert a.outbound.api is not None and b.outbound.api is not None
+    tokens = await asyncio.gather(
+        *(ch.outbound.api.access_token() for ch in (a, b) for _ in range(5))
+    )
+    assert set(tokens) == {"TOKEN-1"} and wechat_api.token_fetches == 1
+
+
+async def test_events_media_and_voice(make_runtime, wechat_api) -> None:
+    rt, _, client = await _bot(make_runtime, wechat_api)
+    sub = fake.event_xml("o7", "subscribe", create_time=1700000000)
+    assert "echo:subscribe" in (await _post(client, *fake.plain_post(sub))).text
+    assert (
+        await _post(client, *fake.plain_post(sub))
+    ).text == "success"  # event retry: sender+CreateTime
+    click = fake.event_xml("o7", "CLICK", key="/order_status")
+    assert "echo:/order_status" in (await _post(client, *fake.plain_post(click))).text
+    image = await _post(client, *fake.plain_post(fake.media_xml("o7", "image")))
+    assert "文字" in image.text  # text-only notice
+    voice = await _post(
+        client, *fake.plain_post(fake.media_xml("o7", "voice", recognition="查订单"))
+    )
+    assert "echo:查订单" in voice.text
+    await _post(client, *fake.plain_post(fake.event_xml("o7", "unsubscribe")))
+    ctx = await rt.contexts.load(f"wechat:{fake.ACCOUNT}:o7")
+    assert ctx.history == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"<xml><broken", 400),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+            b"<xml><FromUserName>&lol2;</FromUserName></xml>",
+            400,
+        ),
+        (b"\xff\xfe\xfa not utf-8", 400),
+        (b"<xml><MsgType>text</MsgType></xml>", 400),
+        (b"x" * 2_000_000, 413),
+    ],
+)
+async def test_bad_bodies_get_4xx_never_500(
+    make_runtime, wechat_api, body: bytes, status: int
+) -> None:
+    _, _, client = await _bot(make_runtime, wechat_api)
+    query, _ = fake.plain_post("")
+    assert (await _post(client, query, body)).status_code == status

@@ -1,0 +1,158 @@
+"""A fake WeChat platform: the API server and requests built like WeChat's servers build them.
+
+``FakeWeChat`` is an aiohttp server on 127.0.0.1 (port 0) answering
+``/cgi-bin/token`` and ``/cgi-bin/message/custom/send`` like the real API: it
+issues tokens, rejects stale ones with errcode 40001, and records every sent
+message in ``sent``. ``fail_next`` scripts failures: an int is an HTTP status
+(500, 429), a string an errcode ("40001", "45015", "45047").
+
+The request helpers sign (and in safe mode encrypt, with wechatpy's
+``WeChatCrypto``) exactly as WeChat does, so tests post what WeChat would post.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from wechatpy.crypto import WeChatCrypto
+
+TOKEN, APP_ID, SECRET = "test-token", "wx0123456789abcdef", "test-secret"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat issues them
+ACCOUNT = "gh_testaccount"
+
+
+@dataclass
+class FakeWeChat:
+    """The API side of WeChat."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    token_fetches: int = 0
+    fail_next: list[int | str] = field(default_factory=list)
+    current_token: str = ""
+    runner: web.AppRunner | None = None
+    base_url: str = ""
+
+    async def start(self) -> FakeWeChat:
+        app = web.Application()
+        app.router.add_get("/cgi-bin/token", self._token)
+        app.router.add_post("/cgi-bin/message/custom/send", self._send)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def _token(self, request: web.Request) -> web.Response:
+        if request.query.get("appid") != APP_ID or request.query.get("secret") != SECRET:
+            return web.json_response({"errcode": 40013, "errmsg": "invalid appid"})
+        self.token_fetches += 1
+        self.current_token = f"TOKEN-{self.token_fetches}"
+        return web.json_response({"access_token": self.current_token, "expires_in": 7200})
+
+    async def _send(self, request: web.Request) -> web.Response:
+        if self.fail_next:
+            failure = self.fail_next.pop(0)
+            if isinstance(failure, int):
+                return web.json_response(
+                    {"errmsg": "busy"}, status=failure, headers={"Retry-After": "0"}
+                )
+            return web.json_response({"errcode": int(failure), "errmsg": "scripted failure"})
+        if request.query.get("access_token") != self.current_token:
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        self.sent.append(json.loads(await request.read()))
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    def texts(self) -> list[str]:
+        return [m["text"]["content"] for m in self.sent]
+
+
+def signature(*parts: str) -> str:
+    """WeChat's sha1 over the sorted parts."""
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def text_xml(openid: str, content: str, *, msg_id: str = "", create_time: int | None = None) -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
+        f"</FromUserName><CreateTime>{create_time or int(time.time())}</CreateTime>"
+        f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>"
+        f"<MsgId>{msg_id or uuid.uuid4().int % 10**16}</MsgId></xml>"
+    )
+
+
+def event_xml(openid: str, event: str, *, key: str = "", create_time: int | None = None) -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
+        f"</FromUserName><CreateTime>{create_time or int(time.time())}</CreateTime>"
+        f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>"
+        f"<EventKey><![CDATA[{key}]]></EventKey></xml>"
+    )
+
+
+def media_xml(openid: str, msg_type: str, *, recognition: str = "") -> str:
+    extra = (
+        f"<Recognition><![CDATA[{recognition}]]></Recognition><Format>amr</Format>"
+        if msg_type == "voice"
+        else "<PicUrl><![CDATA[http://x/y.jpg]]></PicUrl>"
+    )
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
+        f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[{msg_type}]]>"
+        f"</MsgType>{extra}<MediaId><![CDATA[m1]]></MediaId>"
+        f"<MsgId>{uuid.uuid4().int % 10**16}</MsgId></xml>"
+    )
+
+
+def plain_post(
+    xml: str, *, token: str = TOKEN, timestamp: int | None = None
+) -> tuple[dict[str, str], bytes]:
+    """Query and body of a plaintext-mode POST."""
+    ts, nonce = str(timestamp or int(time.time())), uuid.uuid4().hex[:10]
+    query = {
+        "signature": signature(token, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "openid": "x",
+    }
+    return query, xml.encode()
+
+
+def aes_post(xml: str) -> tuple[dict[str, str], bytes]:
+    """Query and body of a safe-mode POST, encrypted as WeChat encrypts."""
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+    envelope = crypto.encrypt_message(xml, nonce, ts)
+    encrypt = envelope.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
+    msg_signature = envelope.split("<MsgSignature><![CDATA[")[1].split("]]>")[0]
+    query = {
+        "signature": signature(TOKEN, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": msg_signature,
+    }
+    body = (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
+        f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    )
+    return query, body.encode()
+
+
+def decrypt_reply(xml: str, query: dict[str, str]) -> str:
+    """The plain XML of an encrypted passive reply."""
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    sig = xml.split("<MsgSignature><![CDATA[")[1].split("]]>")[0]
+    ts = xml.split("<TimeStamp>")[1].split("</TimeStamp>")[0]
+    nonce = xml.split("<Nonce><![CDATA[")[1].split("]]>")[0]
+    return str(crypto.decrypt_message(xml, sig, ts, nonce))
