@@ -17,7 +17,9 @@ def build_channels(
     settings: Settings, *, console_write: Callable[[str], None] = print
 ) -> list[Channel]:
     """Every channel to run, local ones first."""
-    channels: list[Channel] = [ConsoleChannel(console_write)]
+    from adapters.web import build_channel as web
+
+    channels: list[Channel] = [ConsoleChannel(console_write), web(settings)]
     if settings.wechat_enabled:
         from adapters.wechat import build_channel as wechat
 

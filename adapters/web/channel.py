@@ -1,0 +1,162 @@
+"""The web chat: a page at ``/`` and a WebSocket at ``/webchat``, correct across replicas.
+
+The customer's socket may be connected to one replica while a reply (an
+agent's relay, a timer) is produced on another, so every delivery is
+published on the conversation's Redis channel; each replica forwards what
+arrives for the sockets it holds. A delivery nobody is listening to is kept
+in a capped list and flushed when the page reconnects (a reload loses nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, cast
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from bot.models import Address, InboundMessage, MessageKind, Reply
+from bot.outbound import Capabilities
+from bot.runtime import Runtime
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+PENDING_MAX, PENDING_TTL_S = 100, 7 * 86400
+
+
+def _address(cid: str) -> Address:
+    return Address(platform="web", conversation_id=cid, user_id=cid, account="local")
+
+
+class WebOutbound:
+    """Publishes replies to the conversation's channel; keeps them if no page is listening."""
+
+    platform = "web"
+    capabilities = Capabilities(buttons=True, cards=True, proactive_send=True)
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.runtime: Runtime | None = None
+
+    def channel(self, key: str) -> str:
+        """Pub/sub channel of a conversation."""
+        return f"{self.prefix}:web:{{{key}}}"
+
+    def pending(self, key: str) -> str:
+        """Undelivered frames of a conversation."""
+        return f"{self.prefix}:webq:{{{key}}}"
+
+    async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
+        """Publish each reply as a frame ``{"type": "reply", ...}``."""
+        assert self.runtime is not None, "web channel not started"
+        redis = self.runtime.redis
+        for reply in replies:
+            frame = json.dumps({"type": "reply", **reply.to_dict()}, ensure_ascii=False)
+            if not await redis.publish(self.channel(address.key), frame):
+                await redis.rpush(self.pending(address.key), frame)
+                await redis.ltrim(self.pending(address.key), -PENDING_MAX, -1)
+                await redis.expire(self.pending(address.key), PENDING_TTL_S)
+
+
+class WebChannel:
+    """The local web chat; always on."""
+
+    name = "web"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.outbound = WebOutbound(settings.redis_prefix)
+        self.runtime: Runtime | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        """The page and the socket."""
+        return [Route("/", self.page), WebSocketRoute("/webchat", self.socket)]
+
+    async def start(self, runtime: Runtime) -> None:
+        """Remember the runtime (its Redis carries the frames)."""
+        self.runtime = runtime
+        self.outbound.runtime = runtime
+
+    async def stop(self) -> None:
+        """Sockets close with the server."""
+
+    async def page(self, request: Request) -> Response:
+        """The chat page (no build step, no CDN)."""
+        html = (
+            resources.files("adapters.web")
+            .joinpath("static/index.html")
+            .read_text(encoding="utf-8")
+        )
+        return HTMLResponse(html)
+
+    async def socket(self, websocket: WebSocket) -> None:
+        """One page: frames in become turns; the conversation's deliveries go out."""
+        cid = (websocket.query_params.get("cid") or "")[:64]
+        if not cid.replace("-", "").isalnum():
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        assert self.runtime is not None
+        address = _address(cid)
+        pubsub = self.runtime.redis.pubsub()
+        await pubsub.subscribe(self.outbound.channel(address.key))
+        forward = asyncio.create_task(self._forward(websocket, pubsub, address))
+        try:
+            await self._receive(websocket, address)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            forward.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await forward
+            await pubsub.aclose()
+
+    async def _forward(self, websocket: WebSocket, pubsub: Any, address: Address) -> None:
+        assert self.runtime is not None
+        redis, key = self.runtime.redis, self.outbound.pending(address.key)
+        while frame := cast(bytes | None, await redis.lpop(key)):  # kept while no page was open
+            await websocket.send_text(frame.decode())
+        async for item in pubsub.listen():
+            if item.get("type") == "message":
+                await websocket.send_text(item["data"].decode())
+
+    async def _receive(self, websocket: WebSocket, address: Address) -> None:
+        assert self.runtime is not None
+        while True:
+            raw = await websocket.receive_text()
+            message = self._parse(raw, address)
+            if message is None:
+                await websocket.send_text(json.dumps({"type": "error", "error": "bad frame"}))
+                continue
+            self.runtime.spawn(
+                self.runtime.pipeline.handle(message, self.outbound), name="web-turn"
+            )
+
+    def _parse(self, raw: str, address: Address) -> InboundMessage | None:
+        """A page frame ``{"type": "message"|"action", "id", "text", "payload"}`` as a message."""
+        if len(raw) > self.settings.max_body_bytes:
+            return None
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(frame, dict) or frame.get("type") not in ("message", "action"):
+            return None
+        text, payload = str(frame.get("text") or ""), frame.get("payload")
+        action = frame["type"] == "action" and isinstance(payload, str)
+        return InboundMessage(
+            platform="web",
+            message_id=str(frame.get("id") or uuid.uuid4().hex)[:64],
+            address=address,
+            text=text[: self.settings.max_text_chars * 2],
+            kind=MessageKind.ACTION if action else MessageKind.TEXT,
+            payload=payload if action else None,
+        )
