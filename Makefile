@@ -10,6 +10,10 @@ install:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# The web chat's browser test drives Debian's chromium (never a downloaded browser).
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		echo "install: chromium not installed; the browser test will be skipped"
 
 lint:
 	$(BIN)/ruff check bot adapters nlu dialog config tests bench
