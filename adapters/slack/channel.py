@@ -1,0 +1,237 @@
+"""The Slack channel: slack-bolt's AsyncApp behind ``/webhooks/slack/events``.
+
+Bolt verifies the signing secret (5-minute replay window) and answers
+``url_verification``. Listeners hand the turn to the runtime in the
+background, so Slack is acked at once; retries are deduplicated by
+``event_id`` in the pipeline. Direct messages are answered in the DM,
+``app_mention`` in the thread. The bot's own messages, edits and joins are
+ignored. Messages in the staff channel go to ``staff_handler``, not the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from urllib.parse import parse_qs
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from adapters.slack.render import REPLY_BUTTON, blocks
+from bot.errors import BadRequest, DeliveryError
+from bot.http.errors import read_body
+from bot.models import Address, InboundMessage, MessageKind, Reply
+from bot.outbound import Capabilities
+from bot.runtime import Runtime
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+_MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
+StaffHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class SlackOutbound:
+    """``chat.postMessage`` with Slack's own retry handlers for 429 and 5xx."""
+
+    platform = "slack"
+    capabilities = Capabilities(threads=True, buttons=True, cards=True, proactive_send=True)
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self.runtime: Runtime | None = None
+
+    async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
+        """Post each reply in the conversation (in its thread when it has one)."""
+        channel = address.extra.get("channel") or address.conversation_id
+        for reply in replies:
+            if self.runtime is not None:
+                await self.runtime.throttle.wait("slack", channel)
+            try:
+                await self.client.chat_postMessage(
+                    channel=channel,
+                    text=reply.text,
+                    blocks=blocks(reply),
+                    thread_ts=address.thread_id,
+                )
+            except Exception as exc:
+                raise DeliveryError(
+                    f"Slack chat.postMessage failed: {exc}",
+                    platform="slack",
+                    retryable=True,
+                    code=type(exc).__name__,
+                ) from None
+
+
+class SlackChannel:
+    """HTTP Events API (and Socket Mode when ``SLACK_APP_TOKEN`` is set)."""
+
+    name = "slack"
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.slack_bot_token and settings.slack_signing_secret
+        self.settings = settings
+        self.client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_base_url,
+            retry_handlers=[
+                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+                AsyncServerErrorRetryHandler(max_retry_count=3),
+            ],
+        )
+        self.app = AsyncApp(
+            signing_secret=settings.slack_signing_secret.get_secret_value(), client=self.client
+        )
+        self.handler = AsyncSlackRequestHandler(self.app)
+        self.verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
+        self.outbound = SlackOutbound(self.client)
+        self.staff_channel = _staff_channel(settings.escalation_channel)
+        self.staff_handler: StaffHandler | None = None
+        self.runtime: Runtime | None = None
+        self._socket_mode: Any = None
+        self.app.event("message")(self._on_message)
+        self.app.event("app_mention")(self._on_mention)
+        self.app.action(re.compile(f"^{REPLY_BUTTON}_\\d+$"))(self._on_button)
+
+    def routes(self) -> list[BaseRoute]:
+        """Events and interactivity share one path."""
+        return [Route("/webhooks/slack/events", self.handle, methods=["POST"])]
+
+    async def start(self, runtime: Runtime) -> None:
+        """Remember the runtime; open Socket Mode when an app token is set."""
+        self.runtime = runtime
+        self.outbound.runtime = runtime
+        if self.settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket_mode = AsyncSocketModeHandler(
+                self.app, self.settings.slack_app_token.get_secret_value()
+            )
+            await self._socket_mode.connect_async()
+
+    async def stop(self) -> None:
+        """Close Socket Mode."""
+        if self._socket_mode is not None:
+            await self._socket_mode.close_async()
+
+    async def handle(self, request: Request) -> Response:
+        """Bound the body, verify the signature, refuse malformed bodies, then let bolt dispatch."""
+        body = await read_body(request, max_bytes=self.settings.max_body_bytes)
+        if not self.verifier.is_valid_request(body, dict(request.headers)):
+            return Response("invalid signature", status_code=401)  # forged, or outside 5 minutes
+        _check_parsable(body, request.headers.get("content-type", ""))
+        request._body = body  # bolt reads request.body(); starlette serves it from this cache
+        return await self.handler.handle(request)
+
+    # -- listeners -------------------------------------------------------------
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("subtype") or event.get("bot_id"):
+            return  # edits, deletes, joins and bot messages are not customer messages
+        if event.get("channel") == self.staff_channel:
+            await self._staff({"kind": "message", "event": event})
+            return
+        if event.get("channel_type") != "im":
+            return  # channel messages are answered only when the bot is mentioned
+        address = Address(
+            platform="slack",
+            conversation_id=event["channel"],
+            user_id=event.get("user", ""),
+            account=body.get("team_id", ""),
+            extra={"channel": event["channel"]},
+        )
+        self._turn(
+            address, body.get("event_id") or event.get("client_msg_id") or event["ts"], event
+        )
+
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("channel") == self.staff_channel:
+            await self._staff({"kind": "mention", "event": event})
+            return
+        root = event.get("thread_ts") or event["ts"]
+        address = Address(
+            platform="slack",
+            conversation_id=f"{event['channel']}:{root}",
+            user_id=event.get("user", ""),
+            account=body.get("team_id", ""),
+            thread_id=root,
+            extra={"channel": event["channel"]},
+        )
+        self._turn(address, body.get("event_id") or event["ts"], event)
+
+    async def _on_button(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()
+        action = body["actions"][0]
+        channel = body.get("channel", {}).get("id", "")
+        container = body.get("container", {})
+        thread = container.get("thread_ts")
+        conversation = f"{channel}:{thread}" if thread else channel
+        address = Address(
+            platform="slack",
+            conversation_id=conversation,
+            user_id=body["user"]["id"],
+            account=body.get("team", {}).get("id", ""),
+            thread_id=thread,
+            extra={"channel": channel},
+        )
+        message = InboundMessage(
+            platform="slack",
+            message_id=f"{body.get('trigger_id', '')}:{action['action_id']}",
+            address=address,
+            text=action.get("text", {}).get("text", ""),
+            kind=MessageKind.ACTION,
+            payload=action.get("value"),
+            raw=body,
+        )
+        assert self.runtime is not None
+        self.runtime.spawn(self.runtime.pipeline.handle(message, self.outbound), name="slack-turn")
+
+    def _turn(self, address: Address, message_id: str, event: dict[str, Any]) -> None:
+        text = _MENTION.sub("", event.get("text", "")).strip()
+        message = InboundMessage(
+            platform="slack",
+            message_id=str(message_id),
+            address=address,
+            text=text,
+            user_name=event.get("user", ""),
+            raw=event,
+        )
+        assert self.runtime is not None
+        # Work in the background: bolt has already acked, and Slack retries after 3 s.
+        self.runtime.spawn(self.runtime.pipeline.handle(message, self.outbound), name="slack-turn")
+
+    async def _staff(self, item: dict[str, Any]) -> None:
+        if self.staff_handler is None:
+            log.info("staff channel message ignored: no escalation handler")
+            return
+        await self.staff_handler(item)
+
+
+def _check_parsable(body: bytes, content_type: str) -> None:
+    """Bolt raises on malformed JSON; refuse it here with a 400 instead."""
+    try:
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            form = parse_qs(body.decode("utf-8"))
+            if "payload" in form:
+                json.loads(form["payload"][0])
+        else:
+            json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("malformed Slack request body") from None
+
+
+def _staff_channel(setting: str | None) -> str | None:
+    if setting and setting.startswith("slack:"):
+        return setting.split(":", 1)[1]
+    return None
