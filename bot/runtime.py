@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from bot.brain import Brain, EchoBrain, Handoff, NoHandoff
@@ -24,7 +24,7 @@ from bot.records import RecordWriter, open_store
 from bot.redis_conn import RedisHandle, connect
 from bot.settings import Settings
 from bot.steps import Route, default_steps
-from bot.stores.context import ContextStore
+from bot.stores.context import Context, ContextStore
 from bot.stores.dedupe import Deduper
 from bot.stores.ordering import ConversationOrder
 from bot.stores.ratelimit import RateLimiter
@@ -60,6 +60,9 @@ class Runtime:
             processing_ttl_s=settings.processing_ttl_s,
             done_ttl_s=settings.dedupe_ttl_s,
         )
+        self.order = ConversationOrder(
+            self.redis, self.keys, lock_ttl_ms=settings.lock_ttl_ms, wait_ms=settings.lock_wait_ms
+        )
         self.throttle = OutboundThrottle(RateLimiter(self.redis, self.keys))
         self.records = RecordWriter(max_queue=settings.records_queue_size)
         self.route = Route(
@@ -74,12 +77,7 @@ class Runtime:
                 deduper=self.deduper,
                 limiter=RateLimiter(self.redis, self.keys),
                 rule_for=settings.rate_limit_for,
-                order=ConversationOrder(
-                    self.redis,
-                    self.keys,
-                    lock_ttl_ms=settings.lock_ttl_ms,
-                    wait_ms=settings.lock_wait_ms,
-                ),
+                order=self.order,
                 contexts=self.contexts,
                 done_ttl_s=settings.dedupe_ttl_s,
                 route=self.route,
@@ -202,6 +200,21 @@ class Runtime:
         with contextlib.suppress(Exception):
             await self.redis.delete(self.keys.replica(self.replica_id))
         await self.redis_handle.close()
+
+    @contextlib.asynccontextmanager
+    async def holding(self, conversation: str) -> AsyncIterator[Context]:
+        """Hold a conversation outside a turn (an agent's action, a timer) and save its context.
+
+        Takes its place in the conversation's arrival order like any message,
+        so staff-side changes never race the pipeline.
+        """
+        lease = await self.order.acquire(conversation, f"staff-{uuid.uuid4().hex}")
+        try:
+            ctx = await self.contexts.load(conversation)
+            yield ctx
+            await self.contexts.save(ctx, lease_token=lease.token)
+        finally:
+            await self.order.release(lease)
 
     async def ready(self) -> bool:
         """Whether Redis answers."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import chat, config_check, nlu_cmds, records_cmds, serve, test_cmd
+from bot.cli import chat, config_check, nlu_cmds, records_cmds, serve, test_cmd, tickets
 
 
 @click.group()
@@ -27,7 +27,7 @@ def main(ctx: click.Context, config_dir: str | None, data_dir: str | None) -> No
     ctx.obj = {"config_dir": config_dir, "data_dir": data_dir}
 
 
-for _module in (serve, chat, config_check, test_cmd):
+for _module in (serve, chat, config_check, test_cmd, tickets):
     main.add_command(_module.command)
 for _command in (nlu_cmds.train, nlu_cmds.evaluate, nlu_cmds.reload, nlu_cmds.export_misses):
     main.add_command(_command)

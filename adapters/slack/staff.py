@@ -1,0 +1,137 @@
+"""The staff channel on Slack: a Block Kit card per ticket, a thread per ticket.
+
+Agents press **Claim** or **Resolve** on the card, and write in the ticket's
+thread: replies go to the customer, ``note:``/``//`` stay internal, ``close``
+resolves. Everything is handled by :class:`bot.escalation.desk.Desk`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from adapters.slack.channel import SlackChannel
+from bot.escalation.desk import Desk
+from bot.escalation.tickets import Ticket
+
+CLAIM, RESOLVE = "claim_ticket", "resolve_ticket"
+
+
+def card(ticket: Ticket) -> list[dict[str, Any]]:
+    """The ticket card: who, why, summary, recent transcript, and the buttons its status allows."""
+    address = ticket.address
+    head = (
+        f"*Ticket {ticket.id}* · {ticket.status}"
+        + (f" · {ticket.agent_name}" if ticket.agent_name else "")
+        + f"\n{address['platform']} user `{address['user_id']}` · reason: {ticket.reason}"
+    )
+    summary = json.dumps(ticket.summary.get("slots", {}), ensure_ascii=False)
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": head}},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"intents: {', '.join(ticket.summary.get('intents', [])) or '-'}"
+                f"\nslots: {summary}",
+            },
+        },
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": "\n".join(ticket.transcript[-8:]) or "-"}],
+        },
+    ]
+    buttons = []
+    if ticket.status == "pending":
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": CLAIM,
+                "value": ticket.id,
+                "style": "primary",
+                "text": {"type": "plain_text", "text": "Claim"},
+            }
+        )
+    if ticket.status in ("pending", "claimed"):
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": RESOLVE,
+                "value": ticket.id,
+                "text": {"type": "plain_text", "text": "Resolve"},
+            }
+        )
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    return blocks
+
+
+class SlackStaff:
+    """:class:`bot.escalation.staff.StaffChannel` on a Slack channel."""
+
+    def __init__(self, channel: SlackChannel, channel_id: str) -> None:
+        self.slack = channel
+        self.channel_id = channel_id
+        self.desk: Desk | None = None
+
+    async def post_ticket(self, ticket: Ticket) -> str:
+        response = await self.slack.client.chat_postMessage(
+            channel=self.channel_id,
+            text=f"New ticket {ticket.id}: {ticket.reason}",
+            blocks=card(ticket),
+        )
+        return str(response["ts"])
+
+    async def post(self, ticket: Ticket, text: str) -> None:
+        await self.slack.client.chat_postMessage(
+            channel=self.channel_id, thread_ts=ticket.staff_thread, text=text
+        )
+
+    async def update(self, ticket: Ticket) -> None:
+        await self.slack.client.chat_update(
+            channel=self.channel_id,
+            ts=ticket.staff_thread,
+            text=f"Ticket {ticket.id}: {ticket.status}",
+            blocks=card(ticket),
+        )
+
+    def attach(self, desk: Desk) -> None:
+        """Route the card's buttons and the ticket threads to ``desk``."""
+        self.desk = desk
+        self.slack.app.action(CLAIM)(self._button(self._claim))
+        self.slack.app.action(RESOLVE)(self._button(self._resolve))
+        self.slack.staff_handler = self._on_staff_message
+
+    def _button(
+        self, act: Callable[[str, dict[str, Any]], Awaitable[None]]
+    ) -> Callable[..., Awaitable[None]]:
+        async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+            await ack()
+            await act(body["actions"][0]["value"], body["user"])
+
+        return listener
+
+    async def _claim(self, ticket_id: str, user: dict[str, Any]) -> None:
+        assert self.desk is not None
+        answer = await self.desk.claim(
+            ticket_id, agent=user["id"], agent_name=user.get("name") or user["id"]
+        )
+        ticket = await self.desk.tickets.get(ticket_id)
+        if ticket is not None and ticket.agent != user["id"]:
+            await self.post(ticket, f"<@{user['id']}> {answer}")
+
+    async def _resolve(self, ticket_id: str, user: dict[str, Any]) -> None:
+        assert self.desk is not None
+        ticket = await self.desk.tickets.get(ticket_id)
+        if ticket is not None:
+            await self.desk.resolve(ticket, agent=user["id"])
+
+    async def _on_staff_message(self, item: dict[str, Any]) -> None:
+        assert self.desk is not None
+        event = item["event"]
+        thread = event.get("thread_ts")
+        ticket = await self.desk.tickets.by_thread(thread) if thread else None
+        if ticket is None:
+            return  # chatter in the staff channel outside any ticket thread
+        await self.desk.message(ticket, agent=event.get("user", ""), text=event.get("text", ""))

@@ -1,0 +1,127 @@
+"""What agents do in the staff channel: claim, reply, note, resolve, rate.
+
+Every action names a ticket. Bad input (an unknown or closed ticket, a claim
+someone else won, a reply to a customer whose platform is disabled or whose
+window closed) gets a clear answer in the staff channel; nothing is dropped
+silently. Messages starting with ``note:`` or ``//`` stay internal.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from bot.errors import DeliveryError
+from bot.escalation.handoff import EscalationHandoff
+from bot.escalation.texts import STAFF, customer
+from bot.escalation.tickets import Ticket
+from bot.models import Address, Reply
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+NOTE_PREFIXES = ("note:", "//")
+CLOSE_WORDS = ("close", "resolve", "结束", "关闭")
+
+
+class Desk:
+    """Agent actions, shared by every staff-channel implementation."""
+
+    def __init__(self, runtime: Runtime, handoff: EscalationHandoff) -> None:
+        self.runtime = runtime
+        self.handoff = handoff
+        self.tickets = handoff.tickets
+        self.staff = handoff.staff
+
+    async def claim(self, ticket_id: str, *, agent: str, agent_name: str) -> str:
+        """Atomic claim; returns the message for the clicking agent."""
+        won, detail = await self.tickets.claim(ticket_id, agent=agent, agent_name=agent_name)
+        if not won:
+            key = (
+                "claimed_by_other"
+                if detail not in ("unknown", "resolved", "expired")
+                else ("unknown" if detail == "unknown" else "not_open")
+            )
+            return STAFF[key].format(id=ticket_id, holder=detail, status=detail)
+        ticket = await self.tickets.get(ticket_id)
+        assert ticket is not None
+        await self.staff.update(ticket)
+        await self.staff.post(ticket, STAFF["claimed"].format(agent=agent_name))
+        await self._tell_customer(ticket, customer("joined", self._lang(ticket), agent=agent_name))
+        self.handoff.record(
+            ticket.id, ticket.conversation, ticket.address["platform"], "claimed", agent=agent
+        )
+        return STAFF["claimed"].format(agent=agent_name)
+
+    async def message(self, ticket: Ticket, *, agent: str, text: str) -> None:
+        """An agent wrote in the ticket's thread: a note, a close, or a reply for the customer."""
+        stripped = text.strip()
+        if stripped.lower().startswith(NOTE_PREFIXES):
+            ticket.events.append({"ts": time.time(), "event": "note", "by": agent})
+            await self.tickets.save(ticket)
+            return
+        if stripped.lower() in CLOSE_WORDS:
+            await self.resolve(ticket, agent=agent)
+            return
+        if ticket.status != "claimed" or ticket.agent != agent:
+            await self.staff.post(
+                ticket,
+                STAFF["not_open"].format(
+                    id=ticket.id,
+                    status=(
+                        f"{ticket.status}" + (f" by {ticket.agent_name}" if ticket.agent else "")
+                    ),
+                ),
+            )
+            return
+        ticket.events.append({"ts": time.time(), "event": "agent_reply", "by": agent})
+        await self.tickets.save(ticket)
+        await self._tell_customer(ticket, stripped)
+
+    async def resolve(self, ticket: Ticket, *, agent: str) -> None:
+        """Hand the conversation back to the bot: flow reset, history kept, customer told."""
+        if ticket.status not in ("pending", "claimed"):
+            await self.staff.post(
+                ticket, STAFF["not_open"].format(id=ticket.id, status=ticket.status)
+            )
+            return
+        await self.tickets.close(ticket, status="resolved", by=agent)
+        async with self.runtime.holding(ticket.conversation) as ctx:
+            if ctx.ticket_id == ticket.id:
+                ctx.mode, ctx.ticket_id = "bot", None
+                ctx.reset_flow()
+        await self._tell_customer(ticket, customer("resolved", self._lang(ticket)))
+        await self.staff.update(ticket)
+        await self.staff.post(ticket, STAFF["resolved"].format(agent=ticket.agent_name or agent))
+        self.handoff.record(
+            ticket.id, ticket.conversation, ticket.address["platform"], "resolved", agent=agent
+        )
+
+    async def rate(self, ticket: Ticket, score: int) -> None:
+        """Record the customer's 1-5 satisfaction score."""
+        ticket.satisfaction = max(1, min(5, score))
+        ticket.events.append({"ts": time.time(), "event": "rated", "score": ticket.satisfaction})
+        await self.tickets.save(ticket)
+        self.handoff.record(
+            ticket.id,
+            ticket.conversation,
+            ticket.address["platform"],
+            "rated",
+            score=ticket.satisfaction,
+        )
+
+    async def _tell_customer(self, ticket: Ticket, text: str) -> None:
+        """Deliver on the customer's own platform; a failure is reported in the thread."""
+        address = Address.from_dict(ticket.address)
+        try:
+            await self.runtime.outbound.deliver(address, [Reply(text=text)])
+        except DeliveryError as exc:
+            log.warning("relay to customer failed", extra={"ticket": ticket.id, "code": exc.code})
+            await self.staff.post(
+                ticket,
+                STAFF["delivery_failed"].format(
+                    platform=address.platform, error=f"{exc} (code {exc.code})"
+                ),
+            )
+
+    def _lang(self, ticket: Ticket) -> str:
+        return "en" if ticket.summary.get("lang") == "en" else "zh-CN"

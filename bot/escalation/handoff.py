@@ -1,0 +1,91 @@
+"""Opening tickets and relaying customer messages: the pipeline's :class:`~bot.brain.Handoff`."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from bot.escalation.staff import StaffChannel
+from bot.escalation.texts import STAFF, customer
+from bot.escalation.tickets import TicketStore
+from bot.pii import mask_pii
+from bot.records import Record, RecordWriter
+from bot.turn import Turn
+
+log = logging.getLogger(__name__)
+
+
+class EscalationHandoff:
+    """Tickets in Redis, cards in the staff channel; only escalation changes a mode."""
+
+    def __init__(
+        self,
+        *,
+        tickets: TicketStore,
+        staff: StaffChannel,
+        records: RecordWriter,
+        transcript_lines: int = 10,
+        wait_minutes: int = 5,
+    ) -> None:
+        self.tickets = tickets
+        self.staff = staff
+        self.records = records
+        self.transcript_lines = transcript_lines
+        self.wait_minutes = wait_minutes
+
+    async def open_ticket(self, turn: Turn, reason: str) -> None:
+        """Create the ticket, post it to the staff channel, tell the customer; human mode."""
+        ctx = turn.context
+        assert ctx is not None
+        history = ctx.history[-self.transcript_lines :]
+        ticket = await self.tickets.create(
+            conversation=turn.conversation,
+            address=turn.message.address.to_dict(),
+            reason=reason,
+            summary={
+                "intents": [h["intent"] for h in history if h.get("intent")][-5:],
+                "slots": {**ctx.state.get("memory", {}), **ctx.slots},
+                "platform": turn.message.platform,
+                "lang": ctx.lang,
+            },
+            transcript=[f"{h['role']}: {mask_pii(str(h['text']))}" for h in history],
+        )
+        ticket.staff_thread = await self.staff.post_ticket(ticket)
+        await self.tickets.save(ticket)
+        ctx.mode, ctx.ticket_id = "human", ticket.id
+        ctx.reset_flow()
+        turn.say(customer("asked", ctx.lang, id=ticket.id, minutes=self.wait_minutes))
+        self.record(ticket.id, turn.conversation, turn.message.platform, "opened", reason=reason)
+        log.info(
+            "ticket opened",
+            extra={"ticket": ticket.id, "conversation": turn.conversation, "reason": reason},
+        )
+
+    async def relay_to_agent(self, turn: Turn) -> None:
+        """A customer message while an agent owns the conversation goes to the ticket thread."""
+        ctx = turn.context
+        assert ctx is not None
+        ticket = await self.tickets.get(ctx.ticket_id or "")
+        if ticket is None or ticket.status not in ("pending", "claimed"):
+            ctx.mode, ctx.ticket_id = "bot", None  # a stale mode: hand the conversation back
+            return
+        await self.staff.post(
+            ticket, STAFF["customer_says"].format(text=mask_pii(turn.message.text))
+        )
+        ticket.events.append({"ts": time.time(), "event": "customer_message"})
+        await self.tickets.save(ticket)
+
+    def record(
+        self, ticket_id: str, conversation: str, platform: str, event: str, **data: object
+    ) -> None:
+        """Append a ticket event to the durable record."""
+        self.records.add(
+            Record(
+                kind="ticket",
+                platform=platform,
+                conversation=conversation,
+                ticket_id=ticket_id,
+                event=event,
+                data=dict(data),
+            )
+        )

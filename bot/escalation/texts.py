@@ -1,0 +1,35 @@
+"""What the customer and the agents are told, in one place."""
+
+from __future__ import annotations
+
+CUSTOMER = {
+    "asked": {
+        "zh-CN": "已为您转接人工客服（工单 {id}），预计等待约 {minutes} 分钟，请稍候。",
+        "en": "I've asked a human agent to help (ticket {id}); "
+        "the wait is about {minutes} minutes.",
+    },
+    "joined": {
+        "zh-CN": "人工客服 {agent} 已接入，请问有什么可以帮您？",
+        "en": "{agent} from our team has joined the conversation.",
+    },
+    "resolved": {
+        "zh-CN": "本次人工服务已结束，感谢您的耐心。如需帮助可以随时找我～",
+        "en": "The agent has closed this conversation. I'm here if you need anything else.",
+    },
+}
+STAFF = {
+    "claimed_by_other": "Ticket {id} is already claimed by {holder}.",
+    "not_open": "Ticket {id} is {status}; nothing to do.",
+    "unknown": "No ticket {id}.",
+    "delivery_failed": ":warning: Not delivered to the customer ({platform}): {error}",
+    "customer_says": "Customer: {text}",
+    "claimed": "Claimed by {agent}.",
+    "resolved": "Resolved by {agent}; the bot has the conversation again.",
+    "note_kept": "(internal note, not sent to the customer)",
+}
+
+
+def customer(key: str, lang: str, **values: object) -> str:
+    """A customer-facing text in ``lang`` (Chinese by default)."""
+    variants = CUSTOMER[key]
+    return (variants.get(lang) or variants["zh-CN"]).format(**values)

@@ -1,0 +1,154 @@
+"""Tickets in Redis: one JSON value per ticket, with its event history.
+
+Status goes ``pending`` -> ``claimed`` -> ``resolved`` (or ``expired``). The
+claim is one Lua script on the ticket's key, so two agents clicking at once
+on two replicas get exactly one winner; the loser learns who won. Open
+tickets have no TTL; closed ones expire after ``CLOSED_TTL_S``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from bot import metrics
+
+SCHEMA_VERSION = 1
+STATUSES = ("pending", "claimed", "resolved", "expired")
+CLOSED_TTL_S = 30 * 86400
+
+# KEYS: ticket.  ARGV: agent, agent name, now.  Returns {1, ""} won, {0, holder} lost, {-1, status}.
+_CLAIM = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {-1, 'unknown'} end
+local t = cjson.decode(raw)
+if t['status'] ~= 'pending' then
+  if t['status'] == 'claimed' then return {0, t['agent_name'] or t['agent']} end
+  return {-1, t['status']}
+end
+t['status'] = 'claimed'
+t['agent'] = ARGV[1]
+t['agent_name'] = ARGV[2]
+t['claimed_at'] = tonumber(ARGV[3])
+table.insert(t['events'], {ts = tonumber(ARGV[3]), event = 'claimed', by = ARGV[1]})
+redis.call('SET', KEYS[1], cjson.encode(t))
+return {1, ''}
+"""
+
+
+@dataclass
+class Ticket:
+    """A conversation handed to people."""
+
+    id: str
+    conversation: str
+    address: dict[str, Any]
+    reason: str
+    summary: dict[str, Any]
+    transcript: list[str]
+    status: str = "pending"
+    agent: str = ""
+    agent_name: str = ""
+    staff_thread: str = ""
+    created_at: float = field(default_factory=time.time)
+    claimed_at: float | None = None
+    resolved_at: float | None = None
+    satisfaction: int | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+
+class TicketStore:
+    """Create, read, claim and close tickets."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._claim = redis.register_script(_CLAIM)
+
+    def key(self, ticket_id: str) -> str:
+        """The ticket's own key."""
+        return f"{self._prefix}:ticket:{{{ticket_id}}}"
+
+    def thread_key(self, thread: str) -> str:
+        """Staff thread -> ticket id."""
+        return f"{self._prefix}:ticket-thread:{thread}"
+
+    async def create(
+        self,
+        *,
+        conversation: str,
+        address: dict[str, Any],
+        reason: str,
+        summary: dict[str, Any],
+        transcript: list[str],
+    ) -> Ticket:
+        """A new pending ticket."""
+        ticket = Ticket(
+            id=uuid.uuid4().hex[:8].upper(),
+            conversation=conversation,
+            address=address,
+            reason=reason,
+            summary=summary,
+            transcript=transcript,
+        )
+        ticket.events.append({"ts": ticket.created_at, "event": "opened", "reason": reason})
+        await self.save(ticket)
+        await self._redis.sadd(f"{self._prefix}:tickets", ticket.id)
+        await self._count()
+        return ticket
+
+    async def get(self, ticket_id: str) -> Ticket | None:
+        """The ticket, or None."""
+        raw = await self._redis.get(self.key(ticket_id.upper()))
+        return Ticket(**json.loads(raw)) if raw else None
+
+    async def save(self, ticket: Ticket) -> None:
+        """Write the ticket (closed ones get a TTL)."""
+        ttl = CLOSED_TTL_S if ticket.status in ("resolved", "expired") else None
+        await self._redis.set(
+            self.key(ticket.id), json.dumps(asdict(ticket), ensure_ascii=False), ex=ttl
+        )
+        if ticket.staff_thread:
+            await self._redis.set(self.thread_key(ticket.staff_thread), ticket.id, ex=CLOSED_TTL_S)
+
+    async def by_thread(self, thread: str) -> Ticket | None:
+        """The ticket whose staff thread is ``thread``."""
+        ticket_id = cast(bytes | None, await self._redis.get(self.thread_key(thread)))
+        return await self.get(ticket_id.decode()) if ticket_id else None
+
+    async def claim(self, ticket_id: str, *, agent: str, agent_name: str) -> tuple[bool, str]:
+        """(True, "") if ``agent`` now owns it; else (False, who has it or why not)."""
+        won, detail = await self._claim(
+            keys=[self.key(ticket_id.upper())], args=[agent, agent_name, time.time()]
+        )
+        await self._count()
+        return int(won) == 1, detail.decode() if isinstance(detail, bytes) else str(detail)
+
+    async def close(self, ticket: Ticket, *, status: str, by: str) -> None:
+        """Resolve or expire; records the event."""
+        ticket.status = status
+        ticket.resolved_at = time.time()
+        ticket.events.append({"ts": ticket.resolved_at, "event": status, "by": by})
+        await self.save(ticket)
+        await self._count()
+
+    async def all(self, status: str | None = None) -> list[Ticket]:
+        """Every known ticket (optionally of one status), newest first."""
+        ids = cast(set[bytes], await self._redis.smembers(f"{self._prefix}:tickets"))
+        tickets = [t for t in [await self.get(i.decode()) for i in ids] if t is not None]
+        return sorted(
+            (t for t in tickets if status in (None, t.status)), key=lambda t: -t.created_at
+        )
+
+    async def _count(self) -> None:
+        counts = {s: 0 for s in STATUSES}
+        for ticket in await self.all():
+            counts[ticket.status] = counts.get(ticket.status, 0) + 1
+        for status, n in counts.items():
+            metrics.TICKETS.labels(status).set(n)
