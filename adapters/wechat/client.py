@@ -58,20 +58,26 @@ class WeChatAPI:
     async def access_token(self, *, stale: str | None = None) -> str:
         """A valid token: from Redis, or fetched by exactly one replica."""
         for _ in range(50):
-            raw = await self._redis.get(self._token_key)
-            if raw is not None:
-                cached = json.loads(raw)
-                if cached["token"] != stale and cached["expires_at"] - time.time() > 60:
-                    return str(cached["token"])
+            if token := await self._cached(stale):
+                return token
             if await self._redis.set(self._lock_key, b"1", nx=True, ex=10):
                 try:
-                    return await self._fetch_token()
+                    # Re-check under the lock: another replica may have just refreshed it.
+                    return await self._cached(stale) or await self._fetch_token()
                 finally:
                     await self._redis.delete(self._lock_key)
             await asyncio.sleep(0.1)  # another replica is refreshing: wait and re-read
         raise DeliveryError(
             "could not obtain a WeChat access token", platform="wechat", retryable=True
         )
+
+    async def _cached(self, stale: str | None) -> str | None:
+        raw = await self._redis.get(self._token_key)
+        if raw is None:
+            return None
+        cached = json.loads(raw)
+        fresh = cached["token"] != stale and cached["expires_at"] - time.time() > 60
+        return str(cached["token"]) if fresh else None
 
     async def _fetch_token(self) -> str:
         response = await self._http.get(
