@@ -128,11 +128,23 @@ class SlackChannel:
     async def handle(self, request: Request) -> Response:
         """Bound the body, verify the signature, refuse malformed bodies, then let bolt dispatch."""
         body = await read_body(request, max_bytes=self.settings.max_body_bytes)
-        if not self.verifier.is_valid_request(body, dict(request.headers)):
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("Slack request body is not UTF-8") from None
+        if not self.verifier.is_valid_request(text, dict(request.headers)):
             return Response("invalid signature", status_code=401)  # forged, or outside 5 minutes
         _check_parsable(body, request.headers.get("content-type", ""))
         request._body = body  # bolt reads request.body(); starlette serves it from this cache
-        return await self.handler.handle(request)
+        try:
+            response = await self.handler.handle(request)
+        except Exception:
+            log.exception("slack request could not be handled")
+            response = Response(status_code=500)
+        if response.status_code >= 500:
+            # bolt answers 500 when e.g. auth.test is unreachable: ask Slack to retry later
+            return Response("try again later", status_code=503)
+        return response
 
     # -- listeners -------------------------------------------------------------
 
@@ -219,16 +231,25 @@ class SlackChannel:
 
 
 def _check_parsable(body: bytes, content_type: str) -> None:
-    """Bolt raises on malformed JSON; refuse it here with a 400 instead."""
+    """Bolt raises on malformed bodies; refuse them here with a 400 instead.
+
+    Slack sends a JSON object with a ``type`` (events), or a form whose
+    ``payload`` is one (interactivity), or a slash-command form.
+    """
     try:
         if content_type.startswith("application/x-www-form-urlencoded"):
-            form = parse_qs(body.decode("utf-8"))
-            if "payload" in form:
-                json.loads(form["payload"][0])
+            form = parse_qs(body.decode("utf-8"), strict_parsing=False)
+            if "payload" not in form:
+                if "command" in form:
+                    return
+                raise ValueError("form without payload")
+            parsed = json.loads(form["payload"][0])
         else:
-            json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+            parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("malformed Slack request body") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
+        raise BadRequest("Slack request body without a type")
 
 
 def _staff_channel(setting: str | None) -> str | None:
