@@ -88,6 +88,7 @@ class Runtime:
         self._services: list[tuple[str, Hook, Hook]] = []
         self._checks: dict[str, Check] = {"redis": self.ready}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopped = False
         # The NLU service, once a brain that has one is wired in (bot reload swaps its model).
         self.nlu: Any = None
 
@@ -180,7 +181,10 @@ class Runtime:
         return 0
 
     async def stop(self) -> None:
-        """Stop intake, drain in-flight work, stop services, close Redis."""
+        """Stop intake, drain in-flight work, stop services, close Redis (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         for channel in reversed(self.channels):
             try:
                 await channel.stop()

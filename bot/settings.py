@@ -87,6 +87,13 @@ class Settings(BaseSettings):
 
     # human escalation
     escalation_channel: str | None = None  # e.g. slack:C0123 or dingtalk:cidXXXX
+    escalation_unclaimed_min: float = 5  # re-ping the staff channel, update the customer
+    escalation_agent_idle_min: float = 10  # remind the agent who claimed and has not replied
+    escalation_customer_idle_min: float = 30  # resolve automatically
+    escalation_window_warn_min: float = 60  # warn before the WeChat 48-hour window closes
+    business_hours: str = "09:00-21:00"  # when agents answer; outside, tickets wait
+    business_timezone: str = "Asia/Shanghai"
+    escalation_wait_min: int = 5  # the wait the customer is told
 
     # durable records (SQLite under the data dir unless DATABASE_URL is set)
     database_url: str | None = None

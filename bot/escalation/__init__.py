@@ -1,4 +1,4 @@
-"""Human escalation: tickets, the staff channel, claims and relays.
+"""Human escalation: tickets, the staff channel, claims, relays and timers.
 
 ``ESCALATION_CHANNEL=slack:C0123`` puts tickets in that Slack channel (the
 Slack channel must be enabled). Without it, :class:`~bot.brain.NoHandoff`
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.brain import Handoff, NoHandoff
 
 if TYPE_CHECKING:
+    from bot.escalation.handoff import TimerPolicy
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,37 @@ def build_handoff(runtime: Runtime) -> Handoff:
     from bot.escalation.desk import Desk
     from bot.escalation.handoff import EscalationHandoff
     from bot.escalation.tickets import TicketStore
+    from bot.escalation.timers import Timers
 
+    prefix = runtime.settings.redis_prefix
     staff = SlackStaff(channel, target)  # type: ignore[arg-type]
+    timers = Timers(runtime.redis, prefix)
     handoff = EscalationHandoff(
-        tickets=TicketStore(runtime.redis, runtime.settings.redis_prefix),
+        tickets=TicketStore(runtime.redis, prefix),
         staff=staff,
         records=runtime.records,
+        timers=timers,
+        policy=timer_policy(runtime),
     )
-    staff.attach(Desk(runtime, handoff))
+    desk = Desk(runtime, handoff)
+    staff.attach(desk)
+    timers.handler = desk.on_timer
+    runtime.add_service("ticket-timers", start=timers.start, stop=timers.stop)
     return handoff
+
+
+def timer_policy(runtime: Runtime) -> TimerPolicy:
+    """The timer settings as one policy object."""
+    from bot.escalation.handoff import TimerPolicy
+    from bot.escalation.timers import BusinessHours
+
+    s = runtime.settings
+    return TimerPolicy(
+        unclaimed_min=s.escalation_unclaimed_min,
+        agent_idle_min=s.escalation_agent_idle_min,
+        customer_idle_min=s.escalation_customer_idle_min,
+        window_warn_min=s.escalation_window_warn_min,
+        wait_min=s.escalation_wait_min,
+        hours=BusinessHours(s.business_hours, s.business_timezone),
+        hours_text=f"{s.business_hours} {s.business_timezone}",
+    )

@@ -44,6 +44,8 @@ class Desk:
             return STAFF[key].format(id=ticket_id, holder=detail, status=detail)
         ticket = await self.tickets.get(ticket_id)
         assert ticket is not None
+        await self.handoff.timers.cancel(ticket.id, "unclaimed")
+        await self._agent_clock(ticket)
         await self.staff.update(ticket)
         await self.staff.post(ticket, STAFF["claimed"].format(agent=agent_name))
         await self._tell_customer(ticket, customer("joined", self._lang(ticket), agent=agent_name))
@@ -75,6 +77,7 @@ class Desk:
             return
         ticket.events.append({"ts": time.time(), "event": "agent_reply", "by": agent})
         await self.tickets.save(ticket)
+        await self._agent_clock(ticket)
         await self._tell_customer(ticket, stripped)
 
     async def resolve(self, ticket: Ticket, *, agent: str) -> None:
@@ -85,6 +88,7 @@ class Desk:
             )
             return
         await self.tickets.close(ticket, status="resolved", by=agent)
+        await self.handoff.timers.cancel(ticket.id)
         async with self.runtime.holding(ticket.conversation) as ctx:
             if ctx.ticket_id == ticket.id:
                 ctx.mode, ctx.ticket_id = "bot", None
@@ -94,6 +98,47 @@ class Desk:
         await self.staff.post(ticket, STAFF["resolved"].format(agent=ticket.agent_name or agent))
         self.handoff.record(
             ticket.id, ticket.conversation, ticket.address["platform"], "resolved", agent=agent
+        )
+
+    async def on_timer(self, ticket_id: str, kind: str) -> None:
+        """A ticket timer fired (on exactly one replica)."""
+        ticket = await self.tickets.get(ticket_id)
+        if ticket is None or ticket.status not in ("pending", "claimed"):
+            return
+        policy = self.handoff.policy
+        if kind == "unclaimed" and ticket.status == "pending":
+            await self.staff.post(
+                ticket,
+                STAFF["unclaimed"].format(
+                    id=ticket.id, minutes=int((self.handoff.clock() - ticket.created_at) / 60)
+                ),
+            )
+            await self._tell_customer(
+                ticket, customer("still_waiting", self._lang(ticket), id=ticket.id)
+            )
+            await self.handoff.timers.schedule(
+                ticket.id, "unclaimed", self.handoff.clock() + policy.unclaimed_min * 60
+            )
+        elif kind == "agent_idle" and ticket.status == "claimed":
+            await self.staff.post(
+                ticket,
+                STAFF["agent_idle"].format(
+                    agent=ticket.agent, id=ticket.id, minutes=int(policy.agent_idle_min)
+                ),
+            )
+        elif kind == "customer_idle":
+            await self.staff.post(
+                ticket, STAFF["auto_resolved"].format(minutes=int(policy.customer_idle_min))
+            )
+            await self.resolve(ticket, agent="timer")
+        elif kind == "window" and ticket.status == "claimed":
+            await self.staff.post(
+                ticket, STAFF["window"].format(minutes=int(policy.window_warn_min))
+            )
+
+    async def _agent_clock(self, ticket: Ticket) -> None:
+        await self.handoff.timers.schedule(
+            ticket.id, "agent_idle", self.handoff.clock() + self.handoff.policy.agent_idle_min * 60
         )
 
     async def rate(self, ticket: Ticket, score: int) -> None:

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.escalation.staff import StaffChannel
 from bot.escalation.texts import STAFF, customer
-from bot.escalation.tickets import TicketStore
+from bot.escalation.tickets import Ticket, TicketStore
+from bot.escalation.timers import BusinessHours, Timers
 from bot.pii import mask_pii
 from bot.records import Record, RecordWriter
 from bot.turn import Turn
 
 log = logging.getLogger(__name__)
+WECHAT_WINDOW_S = 48 * 3600
+
+
+@dataclass(frozen=True)
+class TimerPolicy:
+    """When the ticket timers fire (minutes), and the business hours."""
+
+    unclaimed_min: float
+    agent_idle_min: float
+    customer_idle_min: float
+    window_warn_min: float
+    wait_min: int
+    hours: BusinessHours
+    hours_text: str
 
 
 class EscalationHandoff:
@@ -24,14 +41,18 @@ class EscalationHandoff:
         tickets: TicketStore,
         staff: StaffChannel,
         records: RecordWriter,
+        timers: Timers,
+        policy: TimerPolicy,
         transcript_lines: int = 10,
-        wait_minutes: int = 5,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.tickets = tickets
         self.staff = staff
         self.records = records
+        self.timers = timers
+        self.policy = policy
         self.transcript_lines = transcript_lines
-        self.wait_minutes = wait_minutes
+        self.clock = clock
 
     async def open_ticket(self, turn: Turn, reason: str) -> None:
         """Create the ticket, post it to the staff channel, tell the customer; human mode."""
@@ -54,12 +75,28 @@ class EscalationHandoff:
         await self.tickets.save(ticket)
         ctx.mode, ctx.ticket_id = "human", ticket.id
         ctx.reset_flow()
-        turn.say(customer("asked", ctx.lang, id=ticket.id, minutes=self.wait_minutes))
+        now = self.clock()
+        if self.policy.hours.is_open(now):
+            turn.say(customer("asked", ctx.lang, id=ticket.id, minutes=self.policy.wait_min))
+        else:
+            turn.say(customer("after_hours", ctx.lang, id=ticket.id, hours=self.policy.hours_text))
+        await self._schedule_open(ticket, now)
         self.record(ticket.id, turn.conversation, turn.message.platform, "opened", reason=reason)
         log.info(
             "ticket opened",
             extra={"ticket": ticket.id, "conversation": turn.conversation, "reason": reason},
         )
+
+    async def _schedule_open(self, ticket: Ticket, now: float) -> None:
+        p = self.policy
+        await self.timers.schedule(
+            ticket.id, "unclaimed", p.hours.next_open(now) + p.unclaimed_min * 60
+        )
+        await self.timers.schedule(ticket.id, "customer_idle", now + p.customer_idle_min * 60)
+        if ticket.address["platform"] == "wechat":
+            await self.timers.schedule(
+                ticket.id, "window", now + WECHAT_WINDOW_S - p.window_warn_min * 60
+            )
 
     async def relay_to_agent(self, turn: Turn) -> None:
         """A customer message while an agent owns the conversation goes to the ticket thread."""
@@ -74,6 +111,14 @@ class EscalationHandoff:
         )
         ticket.events.append({"ts": time.time(), "event": "customer_message"})
         await self.tickets.save(ticket)
+        now = self.clock()
+        await self.timers.schedule(
+            ticket.id, "customer_idle", now + self.policy.customer_idle_min * 60
+        )
+        if ticket.address["platform"] == "wechat":  # the user wrote: the 48-hour window restarts
+            await self.timers.schedule(
+                ticket.id, "window", now + WECHAT_WINDOW_S - self.policy.window_warn_min * 60
+            )
 
     def record(
         self, ticket_id: str, conversation: str, platform: str, event: str, **data: object

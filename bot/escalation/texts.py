@@ -12,6 +12,16 @@ CUSTOMER = {
         "zh-CN": "人工客服 {agent} 已接入，请问有什么可以帮您？",
         "en": "{agent} from our team has joined the conversation.",
     },
+    "still_waiting": {
+        "zh-CN": "人工客服都在忙，您的工单 {id} 仍在排队中，我们会尽快回复您。",
+        "en": "Our agents are busy; ticket {id} is still in the queue. We'll be with you soon.",
+    },
+    "after_hours": {
+        "zh-CN": "现在是非工作时间（人工客服 {hours}），"
+        "您的工单 {id} 已登记，上班后会第一时间处理。",
+        "en": "We're outside business hours ({hours}); ticket {id} is logged and will be "
+        "handled first thing when we open.",
+    },
     "resolved": {
         "zh-CN": "本次人工服务已结束，感谢您的耐心。如需帮助可以随时找我～",
         "en": "The agent has closed this conversation. I'm here if you need anything else.",
@@ -26,6 +36,12 @@ STAFF = {
     "claimed": "Claimed by {agent}.",
     "resolved": "Resolved by {agent}; the bot has the conversation again.",
     "note_kept": "(internal note, not sent to the customer)",
+    "unclaimed": ":alarm_clock: Ticket {id} has waited {minutes} min without an agent.",
+    "agent_idle": ":alarm_clock: <@{agent}> the customer of ticket {id} "
+    "has had no reply for {minutes} min.",
+    "window": ":warning: The customer's WeChat window closes in about {minutes} min; after that "
+    "replies cannot be delivered.",
+    "auto_resolved": "Resolved automatically: the customer was idle for {minutes} min.",
 }
 
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from pydantic import SecretStr
 
 from adapters.slack import build_channel as slack_channel
@@ -38,16 +36,8 @@ class Brain:
             turn.say(f"bot:{turn.message.text}")
 
 
-@pytest.fixture
-async def fakes() -> AsyncIterator[tuple[FakeWeChat, FakeSlack]]:
-    wechat, slack = await FakeWeChat().start(), await FakeSlack().start()
-    yield wechat, slack
-    await wechat.stop()
-    await slack.stop()
-
-
 async def _replica(
-    make_runtime, wechat: FakeWeChat, slack: FakeSlack
+    make_runtime, wechat: FakeWeChat, slack: FakeSlack, **overrides: Any
 ) -> tuple[Any, httpx.AsyncClient]:
     rt = await make_runtime(
         wechat_token=SecretStr(fwechat.TOKEN),
@@ -58,6 +48,9 @@ async def _replica(
         slack_signing_secret=SecretStr(fslack.SIGNING_SECRET),
         slack_api_base_url=slack.base_url,
         escalation_channel=f"slack:{STAFF}",
+        # the scenario must not depend on the hour it runs at
+        business_hours=overrides.pop("business_hours", "00:00-23:59:59"),
+        **overrides,
     )
     channels = [wechat_channel(rt.settings), slack_channel(rt.settings)]
     rt.add_channels(channels)
