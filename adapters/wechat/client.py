@@ -9,10 +9,8 @@ invalid or expired) refresh once and retry; 45015 (48-hour window closed) and
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from typing import Any
 
 import httpx
@@ -20,6 +18,7 @@ import redis.asyncio as aioredis
 
 from bot.errors import DeliveryError
 from bot.http.retry import RetryTransport
+from bot.stores.tokens import SharedToken
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +41,9 @@ class WeChatAPI:
     ) -> None:
         self._app_id = app_id
         self._secret = app_secret
-        self._redis = redis
-        self._token_key = f"{prefix}:wechat:token:{app_id}"
-        self._lock_key = f"{prefix}:wechat:token-lock:{app_id}"
+        self._token = SharedToken(
+            redis, key=f"{prefix}:wechat:token:{app_id}", fetch=self._fetch_token, platform="wechat"
+        )
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=5.0,
@@ -57,29 +56,9 @@ class WeChatAPI:
 
     async def access_token(self, *, stale: str | None = None) -> str:
         """A valid token: from Redis, or fetched by exactly one replica."""
-        for _ in range(50):
-            if token := await self._cached(stale):
-                return token
-            if await self._redis.set(self._lock_key, b"1", nx=True, ex=10):
-                try:
-                    # Re-check under the lock: another replica may have just refreshed it.
-                    return await self._cached(stale) or await self._fetch_token()
-                finally:
-                    await self._redis.delete(self._lock_key)
-            await asyncio.sleep(0.1)  # another replica is refreshing: wait and re-read
-        raise DeliveryError(
-            "could not obtain a WeChat access token", platform="wechat", retryable=True
-        )
+        return await self._token.get(stale=stale)
 
-    async def _cached(self, stale: str | None) -> str | None:
-        raw = await self._redis.get(self._token_key)
-        if raw is None:
-            return None
-        cached = json.loads(raw)
-        fresh = cached["token"] != stale and cached["expires_at"] - time.time() > 60
-        return str(cached["token"]) if fresh else None
-
-    async def _fetch_token(self) -> str:
+    async def _fetch_token(self) -> tuple[str, int]:
         response = await self._http.get(
             "/cgi-bin/token",
             params={
@@ -95,11 +74,8 @@ class WeChatAPI:
                 platform="wechat",
                 code=str(data.get("errcode", "")),
             )
-        expires_in = int(data.get("expires_in", 7200))
-        value = {"token": data["access_token"], "expires_at": time.time() + expires_in}
-        await self._redis.set(self._token_key, json.dumps(value), ex=expires_in)
         log.info("wechat access token refreshed")
-        return str(data["access_token"])
+        return str(data["access_token"]), int(data.get("expires_in", 7200))
 
     async def send_text(self, openid: str, content: str) -> None:
         """One customer-service text message; raises :class:`DeliveryError` on failure."""
