@@ -1,0 +1,91 @@
+"""The DingTalk channel: Stream mode by default, or HTTP outgoing mode at ``/webhooks/dingtalk``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from adapters.dingtalk import inbound
+from adapters.dingtalk.client import DingTalkOutbound
+from adapters.dingtalk.stream import StreamConnection
+from bot.errors import BadRequest
+from bot.http.errors import read_body
+from bot.runtime import Runtime
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+StaffHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class DingTalkChannel:
+    """1:1 chats and group @-mentions; messages in the staff group go to ``staff_handler``."""
+
+    name = "dingtalk"
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.dingtalk_client_id and settings.dingtalk_client_secret
+        self.settings = settings
+        self.secret = settings.dingtalk_client_secret.get_secret_value()
+        self.outbound = DingTalkOutbound(
+            base_url=settings.dingtalk_api_base_url,
+            client_id=settings.dingtalk_client_id,
+            client_secret=self.secret,
+        )
+        staff = settings.escalation_channel or ""
+        self.staff_group = staff.split(":", 1)[1] if staff.startswith("dingtalk:") else None
+        self.staff_handler: StaffHandler | None = None
+        self.stream: StreamConnection | None = None
+        self.runtime: Runtime | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        """HTTP outgoing mode's webhook (served in both modes; it verifies its signature)."""
+        return [Route("/webhooks/dingtalk", self.handle, methods=["POST"])]
+
+    async def start(self, runtime: Runtime) -> None:
+        """Share the token through Redis; open the stream in Stream mode."""
+        self.runtime = runtime
+        self.outbound.use_redis(runtime.redis, self.settings.redis_prefix)
+        if self.settings.dingtalk_mode == "stream":
+            assert self.settings.dingtalk_client_id
+            self.stream = StreamConnection(
+                base_url=self.settings.dingtalk_api_base_url,
+                client_id=self.settings.dingtalk_client_id,
+                client_secret=self.secret,
+                on_message=self.accept,
+            )
+            await self.stream.start()
+
+    async def stop(self) -> None:
+        """Close the stream and the HTTP client."""
+        if self.stream is not None:
+            await self.stream.stop()
+        await self.outbound.close()
+
+    async def handle(self, request: Request) -> Response:
+        """HTTP outgoing mode: verify, then accept; the reply goes through the sessionWebhook."""
+        body = await read_body(request, max_bytes=self.settings.max_body_bytes)
+        inbound.verify(dict(request.headers), self.secret)
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise BadRequest("malformed DingTalk JSON") from None
+        await self.accept(data)
+        return JSONResponse({"msgtype": "empty"})
+
+    async def accept(self, data: dict[str, Any]) -> None:
+        """Turn a robot message into a background turn (dedupe by msgId happens in the pipeline)."""
+        message = inbound.to_model(data)
+        assert self.runtime is not None
+        if self.staff_group and message.address.conversation_id == self.staff_group:
+            if self.staff_handler is not None:
+                await self.staff_handler({"kind": "message", "data": data, "message": message})
+            return
+        self.runtime.spawn(
+            self.runtime.pipeline.handle(message, self.outbound), name="dingtalk-turn"
+        )

@@ -1,0 +1,164 @@
+"""A fake DingTalk, in its own thread and event loop (like the real, remote platform).
+
+It serves the Stream gateway (``/v1.0/gateway/connections/open`` and a
+websocket that sends ``CALLBACK`` frames shaped like the real gateway's and
+records the acks), ``/v1.0/oauth2/accessToken``, the robot send endpoints
+(checking ``x-acs-dingtalk-access-token``) and a sessionWebhook endpoint.
+``fail_next`` scripts HTTP failures of the send endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+CLIENT_ID, CLIENT_SECRET, ROBOT = "dingtestapp", "dingtestsecret", "robot-1"
+
+
+class FakeDingTalk:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []  # (endpoint, body)
+        self.acks: list[dict[str, Any]] = []
+        self.token_fetches = 0
+        self.fail_next: list[int] = []
+        self.base_url = ""
+        self._loop = asyncio.new_event_loop()
+        self._sockets: list[web.WebSocketResponse] = []
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def start(self) -> FakeDingTalk:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/v1.0/gateway/connections/open", self._open)
+        app.router.add_get("/connect", self._ws)
+        app.router.add_post("/v1.0/oauth2/accessToken", self._token)
+        app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._send)
+        app.router.add_post("/v1.0/robot/groupMessages/send", self._send)
+        app.router.add_post("/session/{sid}", self._send)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _open(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("clientId") != CLIENT_ID or body.get("clientSecret") != CLIENT_SECRET:
+            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        return web.json_response(
+            {"endpoint": self.base_url.replace("http", "ws") + "/connect", "ticket": "ticket+1/="}
+        )
+
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        assert request.query.get("ticket") == "ticket+1/="
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                self.acks.append(json.loads(msg.data))
+        return ws
+
+    async def _token(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("appKey") != CLIENT_ID or body.get("appSecret") != CLIENT_SECRET:
+            return web.json_response({"code": "invalid"}, status=400)
+        self.token_fetches += 1
+        return web.json_response({"accessToken": f"DT-{self.token_fetches}", "expireIn": 7200})
+
+    async def _send(self, request: web.Request) -> web.Response:
+        if self.fail_next:
+            return web.json_response(
+                {"errmsg": "busy"}, status=self.fail_next.pop(0), headers={"Retry-After": "0"}
+            )
+        if not request.path.startswith("/session/") and not request.headers.get(
+            "x-acs-dingtalk-access-token", ""
+        ).startswith("DT-"):
+            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        self.sent.append((request.path, await request.json()))
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    # -- driving the gateway -------------------------------------------------
+
+    def push(self, data: dict[str, Any], *, frame_id: str | None = None) -> str:
+        """Send a robot message as a CALLBACK frame to every connected client."""
+        frame_id = frame_id or uuid.uuid4().hex
+        frame = {
+            "specVersion": "1.0",
+            "type": "CALLBACK",
+            "headers": {
+                "appId": "a1",
+                "connectionId": "c1",
+                "contentType": "application/json",
+                "messageId": frame_id,
+                "time": str(int(time.time() * 1000)),
+                "topic": "/v1.0/im/bot/messages/get",
+            },
+            "data": json.dumps(data, ensure_ascii=False),
+        }
+
+        async def send() -> None:
+            for ws in self._sockets:
+                await ws.send_str(json.dumps(frame, ensure_ascii=False))
+
+        asyncio.run_coroutine_threadsafe(send(), self._loop).result(5)
+        return frame_id
+
+    def texts(self) -> list[str]:
+        out = []
+        for _, body in self.sent:
+            if "text" in body:
+                out.append(body["text"]["content"])
+            elif "actionCard" in body:
+                out.append(body["actionCard"]["text"])
+            elif "msgParam" in body:
+                out.append(json.loads(body["msgParam"])["content"])
+        return out
+
+
+def robot_message(
+    text: str,
+    *,
+    msg_id: str,
+    base_url: str,
+    conversation: str = "cidU1",
+    group: bool = False,
+    webhook_valid: bool = True,
+) -> dict[str, Any]:
+    """A robot message payload as DingTalk sends it."""
+    expires = int(time.time() * 1000) + (3600_000 if webhook_valid else -1000)
+    return {
+        "msgId": msg_id,
+        "conversationId": conversation,
+        "conversationType": "2" if group else "1",
+        "senderStaffId": "staff1",
+        "senderId": "$:LWCP_v1:$abc",
+        "senderNick": "张三",
+        "text": {"content": (" " if group else "") + text},
+        "msgtype": "text",
+        "robotCode": ROBOT,
+        "chatbotUserId": "bot1",
+        "isInAtList": group,
+        "sessionWebhook": f"{base_url}/session/{conversation}",
+        "sessionWebhookExpiredTime": expires,
+        "createAt": int(time.time() * 1000),
+    }
