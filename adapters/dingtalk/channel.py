@@ -83,9 +83,29 @@ class DingTalkChannel:
         message = inbound.to_model(data)
         assert self.runtime is not None
         if self.staff_group and message.address.conversation_id == self.staff_group:
-            if self.staff_handler is not None:
-                await self.staff_handler({"kind": "message", "data": data, "message": message})
+            # Agents' commands and button taps (ActionCard links send text) are not customer
+            # messages: they go to the escalation desk, never into the pipeline.
+            if self.staff_handler is None:
+                log.info("dingtalk staff group message ignored: no escalation handler")
+                return
+            event = {
+                "kind": "message",
+                "user_id": message.address.user_id,
+                "user_name": message.user_name,
+                "text": message.text,
+                "conversation_id": message.address.conversation_id,
+                "message_id": message.message_id,
+                "message": message,
+                "data": data,
+            }
+            self.runtime.spawn(self._staff(self.staff_handler, event), name="dingtalk-staff")
             return
         self.runtime.spawn(
             self.runtime.pipeline.handle(message, self.outbound), name="dingtalk-turn"
         )
+
+    async def _staff(self, handler: StaffHandler, event: dict[str, Any]) -> None:
+        try:
+            await handler(event)
+        except Exception:
+            log.exception("dingtalk staff event could not be handled")

@@ -2,49 +2,30 @@
 
 The OpenAPI token comes from ``/v1.0/oauth2/accessToken`` and is shared by
 every replica (:class:`~bot.stores.tokens.SharedToken`). Buttons become an
-ActionCard whose buttons send their payload back as a message.
+ActionCard whose buttons send their payload back as a message
+(:mod:`adapters.dingtalk.render`). ``send_group`` and ``send_to_users`` are
+public so the staff desk can post to a DingTalk group without a session.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import time
-import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
 
-from adapters.console import render_text
+from adapters.dingtalk.render import openapi_message, webhook_message
 from bot.errors import DeliveryError
 from bot.http.retry import RetryTransport
 from bot.models import Address, Reply
 from bot.outbound import Capabilities
 from bot.stores.tokens import SharedToken
 
-
-def message(reply: Reply) -> dict[str, Any]:
-    """A sessionWebhook message: text, or an ActionCard when there are buttons."""
-    if not reply.buttons:
-        return {"msgtype": "text", "text": {"content": render_text(reply)}}
-    buttons = [
-        {
-            "title": b.title,
-            "actionURL": "dtmd://dingtalkclient/sendMessage?content="
-            + urllib.parse.quote(b.payload),
-        }
-        for b in reply.buttons
-    ]
-    return {
-        "msgtype": "actionCard",
-        "actionCard": {
-            "title": reply.text[:20],
-            "text": reply.text,
-            "btnOrientation": "0",
-            "btns": buttons,
-        },
-    }
+log = logging.getLogger(__name__)
+WEBHOOK_MARGIN_MS = 5000  # a webhook about to expire is not worth the race
 
 
 class DingTalkOutbound:
@@ -81,38 +62,60 @@ class DingTalkOutbound:
         for reply in replies:
             webhook = address.extra.get("session_webhook", "")
             expires = int(address.extra.get("session_webhook_expires_ms", "0") or 0)
-            if webhook and expires > time.time() * 1000 + 5000:
-                await self._post(webhook, message(reply))
-            else:
-                await self._openapi(address, reply)
+            try:
+                if webhook and expires > time.time() * 1000 + WEBHOOK_MARGIN_MS:
+                    await self._post(webhook, webhook_message(reply))
+                elif address.extra.get("conversation_type") == "2":
+                    await self.send_group(
+                        address.conversation_id, reply, robot_code=address.account
+                    )
+                else:
+                    await self.send_to_users([address.user_id], reply, robot_code=address.account)
+            except DeliveryError as exc:
+                log.error(
+                    "dingtalk send failed",
+                    extra={"code": exc.code, "retryable": exc.retryable, "error": str(exc)},
+                )
+                raise
 
-    async def _openapi(self, address: Address, reply: Reply) -> None:
+    async def send_group(
+        self, open_conversation_id: str, reply: Reply, *, robot_code: str = ""
+    ) -> None:
+        """Post ``reply`` to a group the robot is in (``/v1.0/robot/groupMessages/send``)."""
+        key, param = openapi_message(reply)
+        body = {
+            "robotCode": robot_code or self._client_id,
+            "openConversationId": open_conversation_id,
+            "msgKey": key,
+            "msgParam": param,
+        }
+        await self._openapi("/v1.0/robot/groupMessages/send", body)
+
+    async def send_to_users(
+        self, user_ids: Sequence[str], reply: Reply, *, robot_code: str = ""
+    ) -> None:
+        """Send ``reply`` 1:1 to each of ``user_ids`` (``/v1.0/robot/oToMessages/batchSend``)."""
+        key, param = openapi_message(reply)
+        body = {
+            "robotCode": robot_code or self._client_id,
+            "userIds": list(user_ids),
+            "msgKey": key,
+            "msgParam": param,
+        }
+        await self._openapi("/v1.0/robot/oToMessages/batchSend", body)
+
+    async def _openapi(self, path: str, body: dict[str, Any]) -> None:
         if self.token is None:
             raise DeliveryError("DingTalk channel not started", platform="dingtalk", retryable=True)
-        param = json.dumps({"content": render_text(reply)}, ensure_ascii=False)
-        body: dict[str, Any]
-        if address.extra.get("conversation_type") == "2":
-            path, body = (
-                "/v1.0/robot/groupMessages/send",
-                {
-                    "robotCode": address.account or self._client_id,
-                    "openConversationId": address.conversation_id,
-                    "msgKey": "sampleText",
-                    "msgParam": param,
-                },
-            )
-        else:
-            path, body = (
-                "/v1.0/robot/oToMessages/batchSend",
-                {
-                    "robotCode": address.account or self._client_id,
-                    "userIds": [address.user_id],
-                    "msgKey": "sampleText",
-                    "msgParam": param,
-                },
-            )
         token = await self.token.get()
-        await self._post(path, body, headers={"x-acs-dingtalk-access-token": token})
+        try:
+            await self._post(path, body, headers={"x-acs-dingtalk-access-token": token})
+        except DeliveryError as exc:
+            if exc.code != "401":
+                raise
+            # The token was revoked early (another app refresh): fetch a new one once.
+            token = await self.token.get(stale=token)
+            await self._post(path, body, headers={"x-acs-dingtalk-access-token": token})
 
     async def _post(
         self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -130,7 +133,10 @@ class DingTalkOutbound:
                 retryable=response.status_code >= 500 or response.status_code == 429,
                 code=str(response.status_code),
             )
-        data = response.json() if response.content else {}
+        try:
+            data = response.json() if response.content else {}
+        except ValueError:
+            data = {}  # a 2xx without JSON: accepted
         if isinstance(data, dict) and data.get("errcode") not in (None, 0):
             raise DeliveryError(
                 f"DingTalk refused: {data.get('errmsg')}",
@@ -139,11 +145,19 @@ class DingTalkOutbound:
             )
 
     async def _fetch_token(self) -> tuple[str, int]:
-        response = await self._http.post(
-            "/v1.0/oauth2/accessToken", json={"appKey": self._client_id, "appSecret": self._secret}
-        )
-        data = response.json()
-        if response.status_code >= 400 or "accessToken" not in data:
+        try:
+            response = await self._http.post(
+                "/v1.0/oauth2/accessToken",
+                json={"appKey": self._client_id, "appSecret": self._secret},
+            )
+            data = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise DeliveryError(
+                f"DingTalk token unavailable: {type(exc).__name__}",
+                platform="dingtalk",
+                retryable=True,
+            ) from None
+        if response.status_code >= 400 or not isinstance(data, dict) or "accessToken" not in data:
             raise DeliveryError(
                 "DingTalk token refused", platform="dingtalk", code=str(response.status_code)
             )
