@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -53,8 +54,8 @@ def _client(target: str):  # type: ignore[no-untyped-def]
 
 
 async def _worker(
-    target: str, n: int, concurrency: int, worker: int, data_dir: str
-) -> tuple[int, list[float]]:
+    target: str, n: int, concurrency: int, worker: int, data_dir: str, go: Any
+) -> tuple[int, list[float], float]:
     settings = load_settings(
         data_dir=data_dir, rate_limit=RateLimitRule(per_minute=10**6, burst=10**6), log_json=False
     )
@@ -89,12 +90,15 @@ async def _worker(
             await runtime.pipeline.handle(msg, sink)
             latencies.append(time.perf_counter() - started)
 
+    await asyncio.to_thread(go.wait)  # every worker starts sending at the same moment
+    started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed = time.perf_counter() - started
     await runtime.stop()
-    return sink.count, latencies
+    return sink.count, latencies, elapsed
 
 
-def _run_worker(args: tuple[str, int, int, int, str], out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _run_worker(args: tuple[Any, ...], out: mp.Queue) -> None:  # type: ignore[type-arg]
     out.put(asyncio.run(_worker(*args)))
 
 
@@ -103,15 +107,17 @@ def measure(target: str, workers: int, n: int, concurrency: int) -> dict[str, fl
     queue: mp.Queue = mp.get_context("spawn").Queue()  # type: ignore[type-arg]
     with tempfile.TemporaryDirectory() as data_dir:
         ctx = mp.get_context("spawn")
+        go = ctx.Event()
         procs = [
-            ctx.Process(target=_run_worker, args=((target, n, concurrency, w, data_dir), queue))
+            ctx.Process(target=_run_worker, args=((target, n, concurrency, w, data_dir, go), queue))
             for w in range(workers)
         ]
-        started = time.perf_counter()
         for p in procs:
             p.start()
+        time.sleep(8)  # let every worker import, connect and wait at the gate
+        go.set()
         results = [queue.get() for _ in procs]
-        elapsed = time.perf_counter() - started
+        elapsed = max(r[2] for r in results)
         for p in procs:
             p.join()
     replies = sum(r[0] for r in results)
