@@ -23,7 +23,7 @@ from wechatpy.replies import create_reply
 from adapters.wechat import inbound
 from adapters.wechat.client import WeChatAPI
 from adapters.wechat.render import to_text
-from adapters.wechat.window import SendWindow
+from adapters.wechat.window import SendWindow, Window
 from bot import metrics
 from bot.errors import DeliveryError
 from bot.http.errors import read_body
@@ -34,6 +34,9 @@ from bot.settings import Settings
 from bot.turn import Outcome, Turn
 
 log = logging.getLogger(__name__)
+
+# Menu link taps (VIEW) and location reports are notifications, not requests.
+IGNORED_EVENTS = frozenset({"view", "location", "templatesendjobfinish"})
 
 
 class WeChatOutbound:
@@ -118,6 +121,16 @@ class WeChatChannel:
         if self.outbound.api is not None:
             await self.outbound.api.close()
 
+    async def send_window(self, openid: str, *, account: str) -> Window:
+        """Whether a customer-service message can reach ``openid`` now (for escalation).
+
+        ``account`` is the official account's original id (``gh_...``, the
+        ``ToUserName`` of the user's messages); the conversation address carries it.
+        """
+        window = self.outbound.window
+        assert window is not None, "channel not started"
+        return await window.state(account, openid)
+
     async def handle(self, request: Request) -> Response:
         """Verify, parse, run the turn, answer within WeChat's window."""
         query = dict(request.query_params)
@@ -136,6 +149,8 @@ class WeChatChannel:
         assert runtime is not None and window is not None, "channel not started"
         if message.event == "unsubscribe":  # nothing can reach the user any more: just forget
             await runtime.contexts.delete(message.address.key)
+            return PlainTextResponse("success")
+        if message.event in IGNORED_EVENTS:  # the user opened a menu link: nothing to answer
             return PlainTextResponse("success")
         await window.inbound(message.address.account, message.user_id)
         sink = PassiveSink(self.outbound)

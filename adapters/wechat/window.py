@@ -26,6 +26,11 @@ class Window:
     closes_at: float
     remaining: int
 
+    @property
+    def remaining_quota(self) -> int:
+        """Customer-service messages still allowed before the user writes again."""
+        return self.remaining
+
 
 class SendWindow:
     """Per-user window bookkeeping; keys share the conversation's hash tag."""

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -156,3 +158,22 @@ def decrypt_reply(xml: str, query: dict[str, str]) -> str:
     ts = xml.split("<TimeStamp>")[1].split("</TimeStamp>")[0]
     nonce = xml.split("<Nonce><![CDATA[")[1].split("]]>")[0]
     return str(crypto.decrypt_message(xml, sig, ts, nonce))
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wechat"
+
+
+def fixture(name: str, **fields: str | int) -> str:
+    """A recorded inbound payload (``tests/fixtures/wechat/<name>.xml``), fields overridden.
+
+    ``fixture("text", MsgId=1, CreateTime=...)`` swaps the element's value, so
+    one recording serves many tests without colliding in the dedupe store.
+    """
+    xml = (FIXTURES / f"{name}.xml").read_text(encoding="utf-8")
+    for tag, value in fields.items():
+        xml = re.sub(
+            rf"<{tag}>(<!\[CDATA\[)?.*?(\]\]>)?</{tag}>",
+            lambda m, v=value, t=tag: f"<{t}>{m.group(1) or ''}{v}{m.group(2) or ''}</{t}>",
+            xml,
+        )
+    return xml

@@ -193,3 +193,93 @@ async def test_bad_bodies_get_4xx_never_500(
     _, _, client = await _bot(make_runtime, wechat_api)
     query, _ = fake.plain_post("")
     assert (await _post(client, query, body)).status_code == status
+
+
+async def test_retry_while_the_first_is_in_flight_gets_success(make_runtime, wechat_api) -> None:
+    rt, _, client = await _bot(
+        make_runtime, wechat_api, brain=Echo(delay=0.4), wechat_reply_budget_s=3.0
+    )
+    xml = fake.text_xml("o8", "在吗", msg_id="8001")
+    first, retry = await asyncio.gather(
+        _post(client, *fake.plain_post(xml)), _post(client, *fake.plain_post(xml))
+    )
+    answers = sorted([first.text, retry.text])
+    assert answers[1] == "success" and "echo:在吗" in answers[0]  # exactly one passive reply
+    await rt.drain(5)
+    assert wechat_api.sent == []  # and nothing extra through the API
+
+
+class Recorder(Echo):
+    """An echo brain that remembers what reached it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    async def respond(self, turn: Turn) -> None:
+        self.seen.append(turn.message)
+        await super().respond(turn)
+
+
+async def test_recorded_payloads(make_runtime, wechat_api) -> None:
+    brain = Recorder()
+    _, _, client = await _bot(make_runtime, wechat_api, brain=brain)
+
+    async def post(name: str) -> str:
+        return (await _post(client, *fake.plain_post(fake.fixture(name)))).text
+
+    assert "echo:我的订单到哪了" in await post("text")
+    assert "echo:查一下物流" in await post("voice")
+    assert "文字" in await post("voice_unrecognised")  # no recognition: the text-only notice
+    assert "文字" in await post("image")
+    assert "echo:/order_status" in await post("event_click")
+    assert await post("event_view") == "success"  # a menu link tap needs no answer
+    kinds = [(m.kind.value, m.payload, m.event) for m in brain.seen]
+    assert kinds == [
+        ("text", None, None),
+        ("text", None, None),
+        ("action", "/order_status", "click"),
+    ]
+    text = brain.seen[0]
+    assert text.message_id == "24312345678901234" and text.address.account == fake.ACCOUNT
+
+
+async def test_quota_is_tracked_and_reported(make_runtime, wechat_api, caplog) -> None:
+    rt, channel, client = await _bot(make_runtime, wechat_api, brain=Echo(replies=7))
+    fresh = await channel.send_window("o9", account=fake.ACCOUNT)
+    assert not fresh.open and fresh.remaining_quota == 5  # never wrote: no window yet
+    response = await _post(client, *fake.plain_post(fake.text_xml("o9", "q", msg_id="9001")))
+    assert "echo:q" in response.text  # 1 passive reply, then 5 by API, the 7th refused
+    await rt.drain(5)
+    assert wechat_api.texts() == [f"echo{i}:q" for i in range(1, 6)]
+    window = await channel.send_window("o9", account=fake.ACCOUNT)
+    assert not window.open and window.remaining_quota == 0 and window.closes_at > 0
+    failed = [r for r in caplog.records if "not delivered" in r.getMessage()]
+    assert failed and failed[0].code == "45047"
+    # the user writes again: the window reopens with a fresh quota
+    await _post(client, *fake.plain_post(fake.text_xml("o9", "again", msg_id="9002")))
+    assert (await channel.send_window("o9", account=fake.ACCOUNT)).open
+
+
+async def test_platform_quota_errcode_is_not_retried(make_runtime, wechat_api, caplog) -> None:
+    rt, _, client = await _bot(
+        make_runtime, wechat_api, brain=Echo(delay=0.3), wechat_reply_budget_s=0.05
+    )
+    wechat_api.fail_next = ["45047"]  # a retry would succeed (and show in `sent`): none may come
+    await _post(client, *fake.plain_post(fake.text_xml("o10", "z", msg_id="10001")))
+    await rt.drain(10)
+    assert wechat_api.sent == []
+    failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
+    assert failures and failures[0].code == "45047" and failures[0].retryable is False
+
+
+async def test_persistent_5xx_is_retried_then_reported(make_runtime, wechat_api, caplog) -> None:
+    rt, _, client = await _bot(
+        make_runtime, wechat_api, brain=Echo(delay=0.2), wechat_reply_budget_s=0.05
+    )
+    wechat_api.fail_next = [500] * 10
+    await _post(client, *fake.plain_post(fake.text_xml("o11", "down", msg_id="11001")))
+    await rt.drain(20)
+    assert wechat_api.sent == [] and len(wechat_api.fail_next) < 10 - 1  # several attempts
+    failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
+    assert failures and failures[0].code == "500"
