@@ -4,12 +4,33 @@ It serves the Stream gateway (``/v1.0/gateway/connections/open`` and a
 websocket that sends ``CALLBACK`` frames shaped like the real gateway's and
 records the acks), ``/v1.0/oauth2/accessToken``, the robot send endpoints
 (checking ``x-acs-dingtalk-access-token``) and a sessionWebhook endpoint.
-``fail_next`` scripts HTTP failures of the send endpoints.
+
+API for tests (all methods are safe to call from the test's own loop)::
+
+    ding = FakeDingTalk().start()      # ding.base_url -> DINGTALK_API_BASE_URL
+    ding.push(robot_message("hi", msg_id="m1", base_url=ding.base_url))  # -> frame id
+    ding.ping()                        # a SYSTEM ping; its echo lands in ding.acks
+    ding.sent                          # [(path, body)] of accepted sends, in order
+    ding.texts()                       # the text of each accepted send
+    ding.acks                          # every frame the client sent back
+    ding.received                      # [(path, headers, body)] of every HTTP request
+    ding.token_fetches                 # accessToken calls that succeeded
+    ding.open_sockets                  # gateway websockets still open
+    ding.fail_next = [500, 429]        # the next sends answer these statuses (Retry-After: 0)
+    ding.webhooks_expired = True       # sessionWebhooks answer errcode 300001
+    ding.stop()
+
+``robot_message`` builds a payload like DingTalk's (1:1 or group @-mention,
+valid or expired webhook); ``signed_headers`` signs an HTTP outgoing-mode
+request. Credentials are ``CLIENT_ID`` / ``CLIENT_SECRET``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -22,11 +43,15 @@ CLIENT_ID, CLIENT_SECRET, ROBOT = "dingtestapp", "dingtestsecret", "robot-1"
 
 
 class FakeDingTalk:
+    """The DingTalk gateway and OpenAPI on 127.0.0.1 (see the module docstring)."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []  # (endpoint, body)
         self.acks: list[dict[str, Any]] = []
         self.token_fetches = 0
         self.fail_next: list[int] = []
+        self.webhooks_expired = False
+        self.received: list[tuple[str, dict[str, str], Any]] = []
         self.base_url = ""
         self._loop = asyncio.new_event_loop()
         self._sockets: list[web.WebSocketResponse] = []
@@ -60,8 +85,21 @@ class FakeDingTalk:
         self._ready.set()
         self._loop.run_forever()
 
+    @property
+    def open_sockets(self) -> int:
+        """Gateway websockets the client still holds open."""
+        return sum(1 for ws in self._sockets if not ws.closed)
+
+    async def _record(self, request: web.Request) -> Any:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        self.received.append((request.path, dict(request.headers), body))
+        return body if isinstance(body, dict) else {}
+
     async def _open(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await self._record(request)
         if body.get("clientId") != CLIENT_ID or body.get("clientSecret") != CLIENT_SECRET:
             return web.json_response({"code": "InvalidAuthentication"}, status=401)
         return web.json_response(
@@ -79,13 +117,14 @@ class FakeDingTalk:
         return ws
 
     async def _token(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await self._record(request)
         if body.get("appKey") != CLIENT_ID or body.get("appSecret") != CLIENT_SECRET:
             return web.json_response({"code": "invalid"}, status=400)
         self.token_fetches += 1
         return web.json_response({"accessToken": f"DT-{self.token_fetches}", "expireIn": 7200})
 
     async def _send(self, request: web.Request) -> web.Response:
+        body = await self._record(request)
         if self.fail_next:
             return web.json_response(
                 {"errmsg": "busy"}, status=self.fail_next.pop(0), headers={"Retry-After": "0"}
@@ -94,7 +133,9 @@ class FakeDingTalk:
             "x-acs-dingtalk-access-token", ""
         ).startswith("DT-"):
             return web.json_response({"code": "InvalidAuthentication"}, status=401)
-        self.sent.append((request.path, await request.json()))
+        if self.webhooks_expired and request.path.startswith("/session/"):
+            return web.json_response({"errcode": 300001, "errmsg": "session webhook expired"})
+        self.sent.append((request.path, body))
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     # -- driving the gateway -------------------------------------------------
@@ -118,7 +159,26 @@ class FakeDingTalk:
 
         async def send() -> None:
             for ws in self._sockets:
-                await ws.send_str(json.dumps(frame, ensure_ascii=False))
+                if not ws.closed:
+                    await ws.send_str(json.dumps(frame, ensure_ascii=False))
+
+        asyncio.run_coroutine_threadsafe(send(), self._loop).result(5)
+        return frame_id
+
+    def ping(self) -> str:
+        """Send a SYSTEM ping frame (the client must echo it); returns its frame id."""
+        frame_id = uuid.uuid4().hex
+        frame = {
+            "specVersion": "1.0",
+            "type": "SYSTEM",
+            "headers": {"contentType": "application/json", "messageId": frame_id, "topic": "ping"},
+            "data": json.dumps({"opaque": frame_id}),
+        }
+
+        async def send() -> None:
+            for ws in self._sockets:
+                if not ws.closed:
+                    await ws.send_str(json.dumps(frame))
 
         asyncio.run_coroutine_threadsafe(send(), self._loop).result(5)
         return frame_id
@@ -130,8 +190,11 @@ class FakeDingTalk:
                 out.append(body["text"]["content"])
             elif "actionCard" in body:
                 out.append(body["actionCard"]["text"])
+            elif "markdown" in body:
+                out.append(body["markdown"]["text"])
             elif "msgParam" in body:
-                out.append(json.loads(body["msgParam"])["content"])
+                param = json.loads(body["msgParam"])
+                out.append(param.get("content") or param.get("text", ""))
         return out
 
 
@@ -161,4 +224,17 @@ def robot_message(
         "sessionWebhook": f"{base_url}/session/{conversation}",
         "sessionWebhookExpiredTime": expires,
         "createAt": int(time.time() * 1000),
+    }
+
+
+def signed_headers(
+    secret: str = CLIENT_SECRET, *, timestamp_ms: int | None = None
+) -> dict[str, str]:
+    """Headers of an HTTP outgoing-mode request, signed the way DingTalk signs them."""
+    ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
+    digest = hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest()
+    return {
+        "timestamp": ts,
+        "sign": base64.b64encode(digest).decode(),
+        "content-type": "application/json",
     }
