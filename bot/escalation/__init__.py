@@ -1,8 +1,9 @@
 """Human escalation: tickets, the staff channel, claims, relays and timers.
 
-``ESCALATION_CHANNEL=slack:C0123`` puts tickets in that Slack channel (the
-Slack channel must be enabled). Without it, :class:`~bot.brain.NoHandoff`
-tells customers that no agent is available.
+``ESCALATION_CHANNEL=slack:C0123`` puts tickets in that Slack channel,
+``dingtalk:cidXXX`` in that DingTalk group (the platform must be enabled).
+Without it, :class:`~bot.brain.NoHandoff` tells customers that no agent is
+available.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING
 from bot.brain import Handoff, NoHandoff
 
 if TYPE_CHECKING:
+    from adapters.dingtalk.staff import DingTalkStaff
+    from adapters.slack.staff import SlackStaff
     from bot.escalation.handoff import TimerPolicy
     from bot.runtime import Runtime
 
@@ -26,21 +29,21 @@ def build_handoff(runtime: Runtime) -> Handoff:
         return NoHandoff()
     platform, _, target = setting.partition(":")
     channel = next((c for c in runtime.channels if c.name == platform), None)
-    if platform != "slack" or channel is None or not target:
+    if platform not in ("slack", "dingtalk") or channel is None or not target:
         log.error(
-            "ESCALATION_CHANNEL %s is not usable (staff channels: slack:<channel id> with Slack "
-            "enabled); escalations will tell customers no agent is available",
+            "ESCALATION_CHANNEL %s is not usable (staff channels: slack:<channel id> or "
+            "dingtalk:<group conversation id>, with that platform enabled); escalations will "
+            "tell customers no agent is available",
             setting,
         )
         return NoHandoff()
-    from adapters.slack.staff import SlackStaff
     from bot.escalation.desk import Desk
     from bot.escalation.handoff import EscalationHandoff
     from bot.escalation.tickets import TicketStore
     from bot.escalation.timers import Timers
 
     prefix = runtime.settings.redis_prefix
-    staff = SlackStaff(channel, target)  # type: ignore[arg-type]
+    staff = _staff(platform, channel, target)
     timers = Timers(runtime.redis, prefix)
     handoff = EscalationHandoff(
         tickets=TicketStore(runtime.redis, prefix),
@@ -54,6 +57,17 @@ def build_handoff(runtime: Runtime) -> Handoff:
     timers.handler = desk.on_timer
     runtime.add_service("ticket-timers", start=timers.start, stop=timers.stop)
     return handoff
+
+
+def _staff(platform: str, channel: object, target: str) -> SlackStaff | DingTalkStaff:
+    """The staff-channel implementation for ``platform`` (imported lazily: the core has no SDK)."""
+    if platform == "dingtalk":
+        from adapters.dingtalk.staff import DingTalkStaff
+
+        return DingTalkStaff(channel, target)  # type: ignore[arg-type]
+    from adapters.slack.staff import SlackStaff
+
+    return SlackStaff(channel, target)  # type: ignore[arg-type]
 
 
 def timer_policy(runtime: Runtime) -> TimerPolicy:

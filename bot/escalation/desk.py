@@ -58,8 +58,7 @@ class Desk:
         """An agent wrote in the ticket's thread: a note, a close, or a reply for the customer."""
         stripped = text.strip()
         if stripped.lower().startswith(NOTE_PREFIXES):
-            ticket.events.append({"ts": time.time(), "event": "note", "by": agent})
-            await self.tickets.save(ticket)
+            await self.tickets.add_event(ticket, {"ts": time.time(), "event": "note", "by": agent})
             return
         if stripped.lower() in CLOSE_WORDS:
             await self.resolve(ticket, agent=agent)
@@ -75,8 +74,9 @@ class Desk:
                 ),
             )
             return
-        ticket.events.append({"ts": time.time(), "event": "agent_reply", "by": agent})
-        await self.tickets.save(ticket)
+        await self.tickets.add_event(
+            ticket, {"ts": time.time(), "event": "agent_reply", "by": agent}
+        )
         await self._agent_clock(ticket)
         await self._tell_customer(ticket, stripped)
 
@@ -144,8 +144,10 @@ class Desk:
     async def rate(self, ticket: Ticket, score: int) -> None:
         """Record the customer's 1-5 satisfaction score."""
         ticket.satisfaction = max(1, min(5, score))
-        ticket.events.append({"ts": time.time(), "event": "rated", "score": ticket.satisfaction})
-        await self.tickets.save(ticket)
+        await self.tickets.add_event(
+            ticket, {"ts": time.time(), "event": "rated", "score": ticket.satisfaction}
+        )
+        await self.tickets.save(ticket)  # the score field itself (the ticket is closed by now)
         self.handoff.record(
             ticket.id,
             ticket.conversation,

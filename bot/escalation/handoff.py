@@ -109,8 +109,8 @@ class EscalationHandoff:
         await self.staff.post(
             ticket, STAFF["customer_says"].format(text=mask_pii(turn.message.text))
         )
-        ticket.events.append({"ts": time.time(), "event": "customer_message"})
-        await self.tickets.save(ticket)
+        # Appended in place: a whole-ticket save here could undo a claim made meanwhile.
+        await self.tickets.add_event(ticket, {"ts": time.time(), "event": "customer_message"})
         now = self.clock()
         await self.timers.schedule(
             ticket.id, "customer_idle", now + self.policy.customer_idle_min * 60

@@ -42,6 +42,10 @@ STAFF = {
     "window": ":warning: The customer's WeChat window closes in about {minutes} min; after that "
     "replies cannot be delivered.",
     "auto_resolved": "Resolved automatically: the customer was idle for {minutes} min.",
+    "ding_help": "Commands: @bot claim <id> · @bot reply <id> <text> "
+    "(note: or // keeps it internal) · @bot close <id>",
+    "ding_card": "New ticket {id} ({reason})\n{platform} user {user}\nintents: {intents}\n"
+    "slots: {slots}\n{transcript}\nClaim: @bot claim {id}",
 }
 
 

@@ -40,6 +40,18 @@ redis.call('SET', KEYS[1], cjson.encode(t))
 return {1, ''}
 """
 
+# KEYS: ticket.  ARGV: event JSON.  Appends to the history in place (concurrent agent actions
+# on one ticket must not overwrite each other's events); returns 0 if the ticket is gone.
+_APPEND = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local t = cjson.decode(raw)
+table.insert(t['events'], cjson.decode(ARGV[1]))
+redis.call('SET', KEYS[1], cjson.encode(t), 'KEEPTTL')
+return 1
+"""
+_LISTS = ("transcript", "events")  # Lua's cjson writes an empty list back as {}
+
 
 @dataclass
 class Ticket:
@@ -70,6 +82,7 @@ class TicketStore:
         self._redis = redis
         self._prefix = prefix
         self._claim = redis.register_script(_CLAIM)
+        self._append = redis.register_script(_APPEND)
 
     def key(self, ticket_id: str) -> str:
         """The ticket's own key."""
@@ -106,7 +119,18 @@ class TicketStore:
     async def get(self, ticket_id: str) -> Ticket | None:
         """The ticket, or None."""
         raw = await self._redis.get(self.key(ticket_id.upper()))
-        return Ticket(**json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        data = json.loads(raw)
+        for name in _LISTS:
+            if data.get(name) == {}:
+                data[name] = []
+        return Ticket(**data)
+
+    async def add_event(self, ticket: Ticket, event: dict[str, Any]) -> None:
+        """Append ``event`` to the stored history atomically (and to ``ticket``)."""
+        ticket.events.append(event)
+        await self._append(keys=[self.key(ticket.id)], args=[json.dumps(event, ensure_ascii=False)])
 
     async def save(self, ticket: Ticket) -> None:
         """Write the ticket (closed ones get a TTL)."""
