@@ -40,10 +40,16 @@ def check_fresh(query: dict[str, str], now: float | None = None) -> None:
         raise Forbidden("stale or missing WeChat timestamp")
 
 
-def refuse_dtd(body: bytes) -> None:
-    """WeChat never sends a DTD; one in the body is an attack (entity expansion)."""
-    head = body[:4096].upper()
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+def refuse_dtd(body: bytes | str) -> None:
+    """WeChat never sends a DTD; one in the body is an attack (entity expansion).
+
+    The whole body is scanned (it is already capped at ``MAX_BODY_BYTES``):
+    comments or processing instructions may legally push a DOCTYPE past any
+    fixed-size prefix.
+    """
+    data = body.encode("utf-8", "replace") if isinstance(body, str) else body
+    upper = data.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
         raise BadRequest("XML with a DTD is not accepted")
 
 
@@ -74,6 +80,7 @@ def decrypt(crypto: WeChatCrypto, body: bytes, query: dict[str, str]) -> str:
 
 def parse(xml: str) -> tuple[InboundMessage, object]:
     """The inbound message and wechatpy's typed object (needed to build the passive reply)."""
+    refuse_dtd(xml)  # the decrypted safe-mode payload has not been scanned yet
     try:
         msg = parse_message(xml)
     except Exception as exc:

@@ -182,6 +182,11 @@ async def test_events_media_and_voice(make_runtime, wechat_api) -> None:
             b"<xml><FromUserName>&lol2;</FromUserName></xml>",
             400,
         ),
+        (  # a DOCTYPE pushed past any fixed-size prefix by a long comment
+            b'<?xml version="1.0"?><!--' + b"x" * 10_000 + b'--><!DOCTYPE x [<!ENTITY a "b">]>'
+            b"<xml><FromUserName>&a;</FromUserName></xml>",
+            400,
+        ),
         (b"\xff\xfe\xfa not utf-8", 400),
         (b"<xml><MsgType>text</MsgType></xml>", 400),
         (b"x" * 2_000_000, 413),
@@ -283,3 +288,18 @@ async def test_persistent_5xx_is_retried_then_reported(make_runtime, wechat_api,
     assert wechat_api.sent == [] and len(wechat_api.fail_next) < 10 - 1  # several attempts
     failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
     assert failures and failures[0].code == "500"
+
+
+async def test_safe_mode_verification_and_bad_envelopes(make_runtime, wechat_api) -> None:
+    _, _, client = await _bot(make_runtime, wechat_api, aes=True)
+    query, body = fake.aes_post(fake.text_xml("o12", "hi", msg_id="12001"))
+    # URL verification stays plaintext in safe mode: echostr comes back as sent
+    get = await client.get("/webhooks/wechat", params={**query, "echostr": "e1"})
+    assert get.status_code == 200 and get.text == "e1"
+    no_encrypt = b"<xml><ToUserName>gh</ToUserName></xml>"
+    assert (await _post(client, query, no_encrypt)).status_code == 400
+    garbage = body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[!!")
+    assert (await _post(client, query, garbage)).status_code in (400, 403)
+    assert (await _post(client, query, b"<xml><broken")).status_code == 400
+    ok = await _post(client, query, body)
+    assert ok.status_code == 200 and "echo:hi" in fake.decrypt_reply(ok.text, query)
