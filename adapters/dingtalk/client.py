@@ -64,8 +64,9 @@ class DingTalkOutbound:
             expires = int(address.extra.get("session_webhook_expires_ms", "0") or 0)
             try:
                 if webhook and expires > time.time() * 1000 + WEBHOOK_MARGIN_MS:
-                    await self._post(webhook, webhook_message(reply))
-                elif address.extra.get("conversation_type") == "2":
+                    if await self._via_webhook(webhook, reply):
+                        continue
+                if address.extra.get("conversation_type") == "2":
                     await self.send_group(
                         address.conversation_id, reply, robot_code=address.account
                     )
@@ -77,6 +78,23 @@ class DingTalkOutbound:
                     extra={"code": exc.code, "retryable": exc.retryable, "error": str(exc)},
                 )
                 raise
+
+    async def _via_webhook(self, webhook: str, reply: Reply) -> bool:
+        """Post through the sessionWebhook; False when DingTalk refused it (expired early).
+
+        Only an explicit refusal falls back to the OpenAPI: after a 5xx the message
+        may have gone out, and a second copy is worse than a reported failure.
+        """
+        try:
+            await self._post(webhook, webhook_message(reply))
+        except DeliveryError as exc:
+            if exc.retryable:
+                raise
+            log.warning(
+                "dingtalk sessionWebhook refused; using the OpenAPI", extra={"code": exc.code}
+            )
+            return False
+        return True
 
     async def send_group(
         self, open_conversation_id: str, reply: Reply, *, robot_code: str = ""

@@ -278,3 +278,15 @@ def test_fake_signs_like_the_adapter_verifies() -> None:
     verify(headers, fake.CLIENT_SECRET)
     with pytest.raises(Forbidden):
         verify(fake.signed_headers("other"), fake.CLIENT_SECRET)
+
+
+async def test_a_refused_session_webhook_falls_back_to_the_openapi(make_runtime, ding) -> None:
+    rt, channel, _ = await _bot(make_runtime, ding)
+    ding.webhooks_expired = True  # valid by its timestamp, but DingTalk says it expired
+    ding.push(fake.robot_message("late", msg_id="w1", base_url=ding.base_url))
+    await _until(lambda: len(ding.sent) == 1)
+    await rt.drain(5)
+    assert ding.sent[0][0] == "/v1.0/robot/oToMessages/batchSend"
+    assert ding.texts() == ["echo:late"]
+    assert [r[0] for r in ding.received if r[0].startswith("/session/")] == ["/session/cidU1"]
+    await channel.stop()
