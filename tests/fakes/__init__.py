@@ -1,0 +1,1 @@
+"""Local fake platform servers (WeChat, Slack, DingTalk) that speak the real wire protocols."""
