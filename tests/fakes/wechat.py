@@ -70,10 +70,17 @@ class FakeWeChat:
                     {"errmsg": "busy"}, status=failure, headers={"Retry-After": "0"}
                 )
             return web.json_response({"errcode": int(failure), "errmsg": "scripted failure"})
-        if request.query.get("access_token") != self.current_token:
+        token = request.query.get("access_token")
+        if self.current_token == "expired" and token:
+            return web.json_response({"errcode": 42001, "errmsg": "access_token expired"})
+        if token != self.current_token:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         self.sent.append(json.loads(await request.read()))
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    def expire_token(self) -> None:
+        """Invalidate the issued token, as WeChat does at expiry: sends get errcode 42001."""
+        self.current_token = "expired"
 
     def texts(self) -> list[str]:
         return [m["text"]["content"] for m in self.sent]

@@ -303,3 +303,15 @@ async def test_safe_mode_verification_and_bad_envelopes(make_runtime, wechat_api
     assert (await _post(client, query, b"<xml><broken")).status_code == 400
     ok = await _post(client, query, body)
     assert ok.status_code == 200 and "echo:hi" in fake.decrypt_reply(ok.text, query)
+
+
+async def test_expired_token_is_refreshed_once_across_replicas(make_runtime, wechat_api) -> None:
+    _, a, _ = await _bot(make_runtime, wechat_api)
+    _, b, _ = await _bot(make_runtime, wechat_api)
+    assert a.outbound.api is not None and b.outbound.api is not None
+    await a.outbound.api.access_token()
+    wechat_api.expire_token()  # both replicas now hold a dead token (errcode 42001)
+    await asyncio.gather(
+        *(ch.outbound.api.send_text(f"u{i}", "hi") for i, ch in enumerate((a, b, a, b)))
+    )
+    assert len(wechat_api.sent) == 4 and wechat_api.token_fetches == 2  # one refresh in all
