@@ -30,6 +30,10 @@ class DingTalkChannel:
 
     def __init__(self, settings: Settings) -> None:
         assert settings.dingtalk_client_id and settings.dingtalk_client_secret
+        if settings.dingtalk_mode not in ("stream", "http"):
+            raise ValueError(
+                f"DINGTALK_MODE must be stream or http, not {settings.dingtalk_mode!r}"
+            )
         self.settings = settings
         self.secret = settings.dingtalk_client_secret.get_secret_value()
         self.outbound = DingTalkOutbound(

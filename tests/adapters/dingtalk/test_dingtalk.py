@@ -290,3 +290,13 @@ async def test_a_refused_session_webhook_falls_back_to_the_openapi(make_runtime,
     assert ding.texts() == ["echo:late"]
     assert [r[0] for r in ding.received if r[0].startswith("/session/")] == ["/session/cidU1"]
     await channel.stop()
+
+
+async def test_an_unknown_mode_is_refused(make_runtime) -> None:
+    rt = await make_runtime(
+        dingtalk_client_id=fake.CLIENT_ID,
+        dingtalk_client_secret=SecretStr(fake.CLIENT_SECRET),
+        dingtalk_mode="webhook",
+    )
+    with pytest.raises(ValueError, match="DINGTALK_MODE"):
+        build_channel(rt.settings)
