@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.slack.channel import SlackChannel
 from bot.escalation.desk import Desk
+from bot.escalation.texts import STAFF
 from bot.escalation.tickets import Ticket
 
 CLAIM, RESOLVE = "claim_ticket", "resolve_ticket"
@@ -96,6 +97,10 @@ class SlackStaff:
             blocks=card(ticket),
         )
 
+    async def say(self, text: str) -> None:
+        """Post ``text`` in the staff channel itself (not in a ticket thread)."""
+        await self.slack.client.chat_postMessage(channel=self.channel_id, text=text)
+
     def attach(self, desk: Desk) -> None:
         """Route the card's buttons and the ticket threads to ``desk``."""
         self.desk = desk
@@ -108,7 +113,13 @@ class SlackStaff:
     ) -> Callable[..., Awaitable[None]]:
         async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
             await ack()
-            await act(body["actions"][0]["value"], body["user"])
+            ticket_id, user = body["actions"][0]["value"], body["user"]
+            where = (body.get("channel") or {}).get("id")
+            if where != self.channel_id:
+                # A card forwarded or copied elsewhere: refuse visibly, in the staff channel.
+                await self.say(STAFF["not_staff"].format(agent=user["id"], id=ticket_id))
+                return
+            await act(ticket_id, user)
 
         return listener
 
@@ -118,13 +129,17 @@ class SlackStaff:
             ticket_id, agent=user["id"], agent_name=user.get("name") or user["id"]
         )
         ticket = await self.desk.tickets.get(ticket_id)
-        if ticket is not None and ticket.agent != user["id"]:
+        if ticket is None:
+            await self.say(f"<@{user['id']}> {answer}")
+        elif ticket.agent != user["id"]:
             await self.post(ticket, f"<@{user['id']}> {answer}")
 
     async def _resolve(self, ticket_id: str, user: dict[str, Any]) -> None:
         assert self.desk is not None
         ticket = await self.desk.tickets.get(ticket_id)
-        if ticket is not None:
+        if ticket is None:
+            await self.say(f"<@{user['id']}> " + STAFF["unknown"].format(id=ticket_id))
+        else:
             await self.desk.resolve(ticket, agent=user["id"])
 
     async def _on_staff_message(self, item: dict[str, Any]) -> None:

@@ -42,6 +42,8 @@ STAFF = {
     "window": ":warning: The customer's WeChat window closes in about {minutes} min; after that "
     "replies cannot be delivered.",
     "auto_resolved": "Resolved automatically: the customer was idle for {minutes} min.",
+    "not_staff": "<@{agent}> ticket actions only count in the staff channel; "
+    "ticket {id} was not changed.",
     "ding_help": "Commands: @bot claim <id> · @bot reply <id> <text> "
     "(note: or // keeps it internal) · @bot close <id>",
     "ding_card": "New ticket {id} ({reason})\n{platform} user {user}\nintents: {intents}\n"
