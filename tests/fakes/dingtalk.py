@@ -16,6 +16,8 @@ API for tests (all methods are safe to call from the test's own loop)::
     ding.received                      # [(path, headers, body)] of every HTTP request
     ding.token_fetches                 # accessToken calls that succeeded
     ding.open_sockets                  # gateway websockets still open
+    ding.connections                   # websockets opened so far (reconnects count)
+    ding.disconnect()                  # SYSTEM "disconnect", then the gateway closes the socket
     ding.fail_next = [500, 429]        # the next sends answer these statuses (Retry-After: 0)
     ding.webhooks_expired = True       # sessionWebhooks answer errcode 300001
     ding.stop()
@@ -51,6 +53,7 @@ class FakeDingTalk:
         self.token_fetches = 0
         self.fail_next: list[int] = []
         self.webhooks_expired = False
+        self.connections = 0
         self.received: list[tuple[str, dict[str, str], Any]] = []
         self.base_url = ""
         self._loop = asyncio.new_event_loop()
@@ -111,6 +114,7 @@ class FakeDingTalk:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.append(ws)
+        self.connections += 1
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 self.acks.append(json.loads(msg.data))
@@ -182,6 +186,23 @@ class FakeDingTalk:
 
         asyncio.run_coroutine_threadsafe(send(), self._loop).result(5)
         return frame_id
+
+    def disconnect(self) -> None:
+        """Announce a disconnect the way the gateway does before maintenance, then close."""
+        frame = {
+            "specVersion": "1.0",
+            "type": "SYSTEM",
+            "headers": {"messageId": uuid.uuid4().hex, "topic": "disconnect"},
+            "data": json.dumps({"reason": "maintenance"}),
+        }
+
+        async def close() -> None:
+            for ws in self._sockets:
+                if not ws.closed:
+                    await ws.send_str(json.dumps(frame))
+                    await ws.close()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
 
     def texts(self) -> list[str]:
         out = []

@@ -300,3 +300,13 @@ async def test_an_unknown_mode_is_refused(make_runtime) -> None:
     )
     with pytest.raises(ValueError, match="DINGTALK_MODE"):
         build_channel(rt.settings)
+
+
+async def test_the_stream_reconnects_after_a_gateway_disconnect(make_runtime, ding) -> None:
+    rt, channel, _ = await _bot(make_runtime, ding)
+    ding.disconnect()
+    await _until(lambda: ding.connections == 2 and ding.open_sockets == 1, seconds=8)
+    ding.push(fake.robot_message("again", msg_id="rc1", base_url=ding.base_url))
+    await _until(lambda: ding.texts() == ["echo:again"])
+    await rt.drain(5)
+    await channel.stop()
