@@ -105,12 +105,16 @@ class FakeDingTalk:
         body = await self._record(request)
         if body.get("clientId") != CLIENT_ID or body.get("clientSecret") != CLIENT_SECRET:
             return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        topics = {(sub.get("type"), sub.get("topic")) for sub in body.get("subscriptions") or []}
+        if ("CALLBACK", "/v1.0/im/bot/messages/get") not in topics:
+            return web.json_response({"code": "InvalidParameter.subscriptions"}, status=400)
         return web.json_response(
             {"endpoint": self.base_url.replace("http", "ws") + "/connect", "ticket": "ticket+1/="}
         )
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
-        assert request.query.get("ticket") == "ticket+1/="
+        if request.query.get("ticket") != "ticket+1/=":  # the ticket must survive URL quoting
+            raise web.HTTPForbidden()
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.append(ws)

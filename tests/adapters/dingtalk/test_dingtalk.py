@@ -75,6 +75,8 @@ async def test_stream_message_is_acked_and_answered_once(make_runtime, ding) -> 
     first = ding.push(data, frame_id="m-1")
     await _until(lambda: any(a["headers"]["messageId"] == first for a in ding.acks))
     await _until(lambda: ding.texts() == ["echo:你好"])
+    ack = next(a for a in ding.acks if a["headers"]["messageId"] == first)
+    assert ack["code"] == 200 and json.loads(ack["data"]) == {"response": None}
     again = ding.push(data, frame_id="m-2")  # a redelivery: new frame id, same msgId
     await _until(lambda: any(a["headers"]["messageId"] == again for a in ding.acks))
     await rt.drain(5)
