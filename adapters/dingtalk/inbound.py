@@ -42,8 +42,12 @@ def to_model(data: dict[str, Any]) -> InboundMessage:
     """A robot message (1:1 or group @-mention) as the one inbound model."""
     if not isinstance(data, dict) or not data.get("msgId") or not data.get("conversationId"):
         raise BadRequest("DingTalk message without msgId or conversationId")
-    msg = ChatbotMessage.from_dict(data)
-    text = (msg.text.content if msg.text is not None else "") or ""
+    try:
+        # The SDK's parser assumes well-typed fields; anything else is a malformed message.
+        msg = ChatbotMessage.from_dict(data)
+        text = str((msg.text.content if msg.text is not None else "") or "")
+    except (AttributeError, TypeError, ValueError, KeyError):
+        raise BadRequest("malformed DingTalk robot message") from None
     address = Address(
         platform="dingtalk",
         conversation_id=str(msg.conversation_id),

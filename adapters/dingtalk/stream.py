@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import websockets
 
+from bot.errors import BadRequest
+
 log = logging.getLogger(__name__)
 TOPIC = "/v1.0/im/bot/messages/get"
 OnMessage = Callable[[dict[str, Any]], Awaitable[None]]
@@ -116,6 +118,8 @@ class StreamConnection:
             await socket.send(json.dumps(ack))  # ack first: the work happens in the background
             try:
                 await self._on_message(json.loads(frame.get("data") or "{}"))
+            except (ValueError, BadRequest) as exc:
+                log.warning("dingtalk stream: malformed robot message", extra={"error": str(exc)})
             except Exception:
                 log.exception("dingtalk message could not be handled")
             return

@@ -312,3 +312,26 @@ async def test_the_stream_reconnects_after_a_gateway_disconnect(make_runtime, di
     await _until(lambda: ding.texts() == ["echo:again"])
     await rt.drain(5)
     await channel.stop()
+
+
+HOSTILE = [
+    b"[]",
+    b'"text"',
+    b"\xff\xfe{",
+    b"[" * 5000 + b"]" * 5000,
+    b'{"msgId": 1, "conversationId": {}}',
+    b'{"msgId": "x", "conversationId": "c", "text": "not an object"}',
+    b'{"msgId": "x", "conversationId": "c", "text": {"content": 5}, "conversationType": null}',
+    b'{"msgId": "x", "conversationId": "c", "msgtype": "picture", "content": []}',
+    b'{"msgId": "x", "conversationId": "c", "sessionWebhookExpiredTime": "soon"}',
+    b'{"msgId": "x", "conversationId": "c", "atUsers": "everyone", "senderNick": []}',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE)
+async def test_signed_hostile_bodies_never_get_a_500(make_runtime, ding, body: bytes) -> None:
+    rt, channel, client = await _bot(make_runtime, ding, mode="http")
+    response = await client.post("/webhooks/dingtalk", content=body, headers=fake.signed_headers())
+    await rt.drain(5)
+    assert response.status_code in (200, 400), response.text
+    await channel.stop()
