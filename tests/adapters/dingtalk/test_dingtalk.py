@@ -335,3 +335,16 @@ async def test_signed_hostile_bodies_never_get_a_500(make_runtime, ding, body: b
     await rt.drain(5)
     assert response.status_code in (200, 400), response.text
     await channel.stop()
+
+
+async def test_a_malformed_stream_message_is_acked_and_the_stream_lives_on(
+    make_runtime, ding
+) -> None:
+    rt, channel, _ = await _bot(make_runtime, ding)
+    bad = ding.push({"msgId": "bad1", "conversationId": "cidU1", "text": "not an object"})
+    await _until(lambda: any(a["headers"]["messageId"] == bad for a in ding.acks))
+    ding.push(fake.robot_message("still here", msg_id="ok1", base_url=ding.base_url))
+    await _until(lambda: ding.texts() == ["echo:still here"])
+    await rt.drain(5)
+    assert ding.connections == 1
+    await channel.stop()
