@@ -1,0 +1,57 @@
+"""Shared by the DingTalk scenario tests: an echo brain, a started bot, and a wait."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from adapters.dingtalk import build_channel
+from bot.app import create_app
+from bot.models import Button
+from bot.turn import Turn
+from tests.fakes import dingtalk as fake
+from tests.fakes.dingtalk import FakeDingTalk
+
+
+class Echo:
+    """A brain that echoes, with a button when asked for a menu."""
+
+    async def respond(self, turn: Turn) -> None:
+        text = turn.message.text
+        turn.say(
+            f"echo:{text}", buttons=(Button("查订单", "/order_status"),) if text == "menu" else ()
+        )
+
+
+async def start_bot(
+    make_runtime, ding: FakeDingTalk, mode: str = "stream"
+) -> tuple[Any, Any, httpx.AsyncClient]:
+    """A started runtime with the DingTalk channel on the fake, and an ASGI client."""
+    rt = await make_runtime(
+        dingtalk_client_id=fake.CLIENT_ID,
+        dingtalk_client_secret=SecretStr(fake.CLIENT_SECRET),
+        dingtalk_api_base_url=ding.base_url,
+        dingtalk_mode=mode,
+    )
+    channel = build_channel(rt.settings)
+    rt.add_channels([channel])
+    rt.use(brain=Echo())
+    await channel.start(rt)
+    if channel.stream is not None:
+        await asyncio.wait_for(channel.stream.connected.wait(), 5)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://bot"
+    )
+    return rt, channel, client
+
+
+async def until(predicate: Any, seconds: float = 5.0) -> None:
+    """Wait until ``predicate()`` holds (the fake answers from another thread)."""
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")

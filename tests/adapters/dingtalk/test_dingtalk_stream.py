@@ -1,0 +1,102 @@
+"""DingTalk Stream mode: acks, redelivery, group mentions, pings, reconnects and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+from tests.adapters.dingtalk.support import start_bot, until
+from tests.fakes import dingtalk as fake
+
+
+async def test_stream_message_is_acked_and_answered_once(make_runtime, ding) -> None:
+    rt, channel, _ = await start_bot(make_runtime, ding)
+    data = fake.robot_message("你好", msg_id="msgA", base_url=ding.base_url)
+    first = ding.push(data, frame_id="m-1")
+    await until(lambda: any(a["headers"]["messageId"] == first for a in ding.acks))
+    await until(lambda: ding.texts() == ["echo:你好"])
+    ack = next(a for a in ding.acks if a["headers"]["messageId"] == first)
+    assert ack["code"] == 200 and json.loads(ack["data"]) == {"response": None}
+    again = ding.push(data, frame_id="m-2")  # a redelivery: new frame id, same msgId
+    await until(lambda: any(a["headers"]["messageId"] == again for a in ding.acks))
+    await rt.drain(5)
+    assert ding.texts() == ["echo:你好"]
+    assert ding.sent[0][0] == "/session/cidU1"
+    await channel.stop()
+
+
+async def test_group_mention_and_expired_webhook_use_the_openapi_with_one_token(
+    make_runtime, ding
+) -> None:
+    rt, channel, _ = await start_bot(make_runtime, ding)
+    for i in range(2):
+        ding.push(
+            fake.robot_message(
+                f"第{i}条",
+                msg_id=f"g{i}",
+                base_url=ding.base_url,
+                conversation="cidG",
+                group=True,
+                webhook_valid=False,
+            )
+        )
+    await until(lambda: len(ding.sent) == 2)
+    await rt.drain(5)
+    assert {path for path, _ in ding.sent} == {"/v1.0/robot/groupMessages/send"}
+    assert sorted(ding.texts()) == ["echo:第0条", "echo:第1条"]
+    assert ding.token_fetches == 1  # cached in Redis
+    await channel.stop()
+
+
+async def test_buttons_become_an_action_card(make_runtime, ding) -> None:
+    _, channel, _ = await start_bot(make_runtime, ding)
+    ding.push(fake.robot_message("menu", msg_id="b1", base_url=ding.base_url))
+    await until(lambda: len(ding.sent) == 1)
+    body = ding.sent[0][1]
+    assert body["msgtype"] == "actionCard"
+    assert body["actionCard"]["btns"][0]["actionURL"].endswith("content=/order_status")
+    await channel.stop()
+
+
+async def test_ping_is_echoed_and_stop_is_clean(make_runtime, ding) -> None:
+    threads = {t.name for t in threading.enumerate()}
+    rt, channel, _ = await start_bot(make_runtime, ding)
+    frame = ding.ping()
+    await until(lambda: any(a["headers"]["messageId"] == frame for a in ding.acks))
+    echo = next(a for a in ding.acks if a["headers"]["messageId"] == frame)
+    assert json.loads(echo["data"]) == {"opaque": frame}
+    ding.push(fake.robot_message("bye", msg_id="s1", base_url=ding.base_url))
+    await until(lambda: ding.texts() == ["echo:bye"])
+    await rt.drain(5)
+    await channel.stop()
+    await until(lambda: ding.open_sockets == 0)
+    lingering = [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("dingtalk")]
+    assert lingering == []
+    # The loop's default executor (DNS lookups) and the runtime's record writer may keep a
+    # worker; the adapter itself leaves no thread behind.
+    extra = [t.name for t in threading.enumerate() if t.name not in threads]
+    assert [n for n in extra if not n.startswith(("asyncio_", "records-"))] == []
+
+
+async def test_the_stream_reconnects_after_a_gateway_disconnect(make_runtime, ding) -> None:
+    rt, channel, _ = await start_bot(make_runtime, ding)
+    ding.disconnect()
+    await until(lambda: ding.connections == 2 and ding.open_sockets == 1, seconds=8)
+    ding.push(fake.robot_message("again", msg_id="rc1", base_url=ding.base_url))
+    await until(lambda: ding.texts() == ["echo:again"])
+    await rt.drain(5)
+    await channel.stop()
+
+
+async def test_a_malformed_stream_message_is_acked_and_the_stream_lives_on(
+    make_runtime, ding
+) -> None:
+    rt, channel, _ = await start_bot(make_runtime, ding)
+    bad = ding.push({"msgId": "bad1", "conversationId": "cidU1", "text": "not an object"})
+    await until(lambda: any(a["headers"]["messageId"] == bad for a in ding.acks))
+    ding.push(fake.robot_message("still here", msg_id="ok1", base_url=ding.base_url))
+    await until(lambda: ding.texts() == ["echo:still here"])
+    await rt.drain(5)
+    assert ding.connections == 1
+    await channel.stop()
