@@ -22,6 +22,7 @@ from wechatpy.replies import create_reply
 
 from adapters.wechat import inbound
 from adapters.wechat.client import WeChatAPI
+from adapters.wechat.menu import MenuMemory
 from adapters.wechat.render import to_text
 from adapters.wechat.window import SendWindow, Window
 from bot import metrics
@@ -48,9 +49,16 @@ class WeChatOutbound:
     def __init__(self) -> None:
         self.api: WeChatAPI | None = None
         self.window: SendWindow | None = None
+        self.menus: MenuMemory | None = None
         self.throttle_wait = None
 
     async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
+        """Send each reply and remember the last numbered menu; see :meth:`send`."""
+        await self.send(address, replies)
+        if self.menus is not None:
+            await self.menus.shown(address.account, address.user_id, replies)
+
+    async def send(self, address: Address, replies: Sequence[Reply]) -> None:
         """Send each reply; a closed window or used quota is a non-retryable DeliveryError."""
         if self.api is None or self.window is None:
             raise DeliveryError("WeChat channel not started", platform="wechat", retryable=True)
@@ -115,6 +123,7 @@ class WeChatChannel:
             prefix=s.redis_prefix,
         )
         self.outbound.window = SendWindow(runtime.redis, s.redis_prefix)
+        self.outbound.menus = MenuMemory(runtime.redis, s.redis_prefix)
 
     async def stop(self) -> None:
         """Close the API client."""
@@ -153,6 +162,8 @@ class WeChatChannel:
         if message.event in IGNORED_EVENTS:  # the user opened a menu link: nothing to answer
             return PlainTextResponse("success")
         await window.inbound(message.address.account, message.user_id)
+        if self.outbound.menus is not None:  # "2" after a numbered menu picks choice 2
+            message = await self.outbound.menus.resolve(message)
         sink = PassiveSink(self.outbound)
         task = runtime.spawn(runtime.pipeline.handle(message, sink), name="wechat-turn")
         return await self._answer(sink, task, raw, query)
@@ -168,6 +179,9 @@ class WeChatChannel:
         )
         if sink.ready.done():
             replies = sink.ready.result()
+            if self.outbound.menus is not None:  # the turn's last menu, whichever way it goes
+                address = inbound.to_model(raw).address
+                await self.outbound.menus.shown(address.account, address.user_id, replies)
             if len(replies) > 1:  # one passive reply is allowed; the rest go through the API
                 assert self.runtime is not None
                 self.runtime.spawn(self._send_rest(raw, replies[1:]), name="wechat-rest")
@@ -183,7 +197,7 @@ class WeChatChannel:
     async def _send_rest(self, raw: object, replies: list[Reply]) -> None:
         message = inbound.to_model(raw)
         try:
-            await self.outbound.deliver(message.address, replies)
+            await self.outbound.send(message.address, replies)
         except DeliveryError as exc:
             log.error(
                 "wechat follow-up reply not delivered", extra={"code": exc.code, "error": str(exc)}

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from adapters.wechat import build_channel
 from bot.app import create_app
+from bot.models import Button, Card
 from bot.turn import Turn
 from tests.fakes import wechat as fake
 from tests.fakes.wechat import FakeWeChat
@@ -315,3 +316,50 @@ async def test_expired_token_is_refreshed_once_across_replicas(make_runtime, wec
         *(ch.outbound.api.send_text(f"u{i}", "hi") for i, ch in enumerate((a, b, a, b)))
     )
     assert len(wechat_api.sent) == 4 and wechat_api.token_fetches == 2  # one refresh in all
+
+
+class Menu:
+    """A brain offering buttons, a card and quick replies, and echoing what comes back."""
+
+    async def respond(self, turn: Turn) -> None:
+        msg = turn.message
+        if msg.text == "menu":
+            card = Card(
+                title="订单 A123",
+                text="已发货",
+                fields=(("快递", "顺丰"),),
+                buttons=(Button("退货", "/return"),),
+            )
+            turn.say(
+                "请选择",
+                buttons=(Button("查订单", "/order_status"),),
+                quick_replies=("人工客服",),
+                card=card,
+            )
+        else:
+            turn.say(f"got:{msg.kind.value}:{msg.payload}:{msg.text}")
+
+
+async def test_numbered_menu_and_answers_by_number(make_runtime, wechat_api) -> None:
+    _, _, client = await _bot(make_runtime, wechat_api, brain=Menu())
+
+    async def say(text: str, user: str = "o13") -> str:  # two users: stay under the burst limit
+        body = fake.text_xml(user, text)
+        return (await _post(client, *fake.plain_post(body))).text
+
+    shown = await say("menu")
+    for line in (
+        "请选择",
+        "【订单 A123】已发货",
+        "快递: 顺丰",
+        "1. 查订单",
+        "2. 退货",
+        "3. 人工客服",
+    ):
+        assert line in shown
+    assert "got:action:/return:退货" in await say("2")
+    assert "got:text:None:2" in await say("2")  # that reply had no menu: "2" is just text now
+    await say("menu")
+    assert "got:text:None:人工客服" in await say(" 3 ")  # a quick reply comes back as its text
+    await say("menu", "o14")
+    assert "got:text:None:9" in await say("9", "o14")  # out of range: left as typed
