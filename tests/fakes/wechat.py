@@ -40,13 +40,14 @@ class FakeWeChat:
     runner: web.AppRunner | None = None
     base_url: str = ""
 
-    async def start(self) -> FakeWeChat:
+    async def start(self, port: int = 0) -> FakeWeChat:
+        """Listen on 127.0.0.1 (``port`` 0: any free port); ``base_url`` is then set."""
         app = web.Application()
         app.router.add_get("/cgi-bin/token", self._token)
         app.router.add_post("/cgi-bin/message/custom/send", self._send)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", port)
         await site.start()
         self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
         return self
@@ -184,3 +185,50 @@ def fixture(name: str, **fields: str | int) -> str:
             xml,
         )
     return xml
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Local try-out: ``serve`` the fake API, or ``post`` a signed message to a running bot.
+
+    python -m tests.fakes.wechat serve --port 9100
+    python -m tests.fakes.wechat post "我的订单到哪了" --bot http://127.0.0.1:8000 [--aes]
+    """
+    import argparse
+    import asyncio
+
+    import httpx
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.wechat")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the fake WeChat API until Ctrl-C")
+    serve.add_argument("--port", type=int, default=9100)
+    post = sub.add_parser("post", help="send one signed text message as user o-demo")
+    post.add_argument("text")
+    post.add_argument("--bot", default="http://127.0.0.1:8000")
+    post.add_argument("--user", default="o-demo")
+    post.add_argument("--aes", action="store_true", help="safe mode (bot needs WECHAT_AES_KEY)")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+
+        async def run() -> None:
+            fake = await FakeWeChat().start(args.port)
+            print(f"fake WeChat API on {fake.base_url} (app id {APP_ID}, secret {SECRET})")
+            try:
+                while True:
+                    await asyncio.sleep(1)
+                    while fake.sent:
+                        print("customer-service send:", fake.sent.pop(0))
+            finally:
+                await fake.stop()
+
+        asyncio.run(run())
+        return
+    xml = text_xml(args.user, args.text)
+    query, body = aes_post(xml) if args.aes else plain_post(xml)
+    response = httpx.post(f"{args.bot}/webhooks/wechat", params=query, content=body, timeout=10)
+    answer = decrypt_reply(response.text, query) if "<Encrypt>" in response.text else response.text
+    print(response.status_code, answer)
+
+
+if __name__ == "__main__":
+    main()
