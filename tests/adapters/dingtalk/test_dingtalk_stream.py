@@ -100,3 +100,18 @@ async def test_a_malformed_stream_message_is_acked_and_the_stream_lives_on(
     await rt.drain(5)
     assert ding.connections == 1
     await channel.stop()
+
+
+async def test_two_replicas_given_the_same_msg_id_answer_once(make_runtime, ding) -> None:
+    # The gateway may redeliver to another connection; both replicas share Redis.
+    a, chan_a, _ = await start_bot(make_runtime, ding)
+    b, chan_b, _ = await start_bot(make_runtime, ding)
+    assert ding.open_sockets == 2
+    ding.push(fake.robot_message("一次", msg_id="dup1", base_url=ding.base_url))
+    await until(lambda: len(ding.acks) >= 2 and len(ding.sent) >= 1)
+    await a.drain(5)
+    await b.drain(5)
+    assert ding.texts() == ["echo:一次"]
+    assert ding.token_fetches == 0  # the sessionWebhook needs no token
+    await chan_a.stop()
+    await chan_b.stop()
