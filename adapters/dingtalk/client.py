@@ -64,7 +64,7 @@ class DingTalkOutbound:
             expires = int(address.extra.get("session_webhook_expires_ms", "0") or 0)
             try:
                 if webhook and expires > time.time() * 1000 + WEBHOOK_MARGIN_MS:
-                    if await self._via_webhook(webhook, reply):
+                    if await self._via_webhook(webhook, reply, address=address):
                         continue
                 if address.extra.get("conversation_type") == "2":
                     await self.send_group(
@@ -79,14 +79,18 @@ class DingTalkOutbound:
                 )
                 raise
 
-    async def _via_webhook(self, webhook: str, reply: Reply) -> bool:
+    async def _via_webhook(self, webhook: str, reply: Reply, *, address: Address) -> bool:
         """Post through the sessionWebhook; False when DingTalk refused it (expired early).
 
         Only an explicit refusal falls back to the OpenAPI: after a 5xx the message
         may have gone out, and a second copy is worse than a reported failure.
         """
+        body = webhook_message(reply)
+        if address.extra.get("conversation_type") == "2" and address.user_id:
+            # In a group, @ the person who asked (as the SDK's reply helpers do).
+            body["at"] = {"atUserIds": [address.user_id]}
         try:
-            await self._post(webhook, webhook_message(reply))
+            await self._post(webhook, body)
         except DeliveryError as exc:
             if exc.retryable:
                 raise

@@ -115,3 +115,18 @@ async def test_two_replicas_given_the_same_msg_id_answer_once(make_runtime, ding
     assert ding.token_fetches == 0  # the sessionWebhook needs no token
     await chan_a.stop()
     await chan_b.stop()
+
+
+async def test_a_group_reply_on_the_webhook_mentions_the_asker(make_runtime, ding) -> None:
+    rt, channel, _ = await start_bot(make_runtime, ding)
+    ding.push(
+        fake.robot_message(
+            "在吗", msg_id="gm1", base_url=ding.base_url, conversation="cidG", group=True
+        )
+    )
+    await until(lambda: len(ding.sent) == 1)
+    await rt.drain(5)
+    path, body = ding.sent[0]
+    assert path == "/session/cidG" and body["text"]["content"] == "echo:在吗"
+    assert body["at"] == {"atUserIds": ["staff1"]}
+    await channel.stop()
