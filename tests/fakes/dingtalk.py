@@ -19,6 +19,7 @@ API for tests (all methods are safe to call from the test's own loop)::
     ding.connections                   # websockets opened so far (reconnects count)
     ding.disconnect()                  # SYSTEM "disconnect", then the gateway closes the socket
     ding.fail_next = [500, 429]        # the next sends answer these statuses (Retry-After: 0)
+    ding.fail_token_next = [500]       # the next accessToken calls answer these statuses
     ding.webhooks_expired = True       # sessionWebhooks answer errcode 300001
     ding.stop()
 
@@ -53,6 +54,7 @@ class FakeDingTalk:
         self.token_fetches = 0
         self.fail_next: list[int] = []
         self.webhooks_expired = False
+        self.fail_token_next: list[int] = []
         self.connections = 0
         self.received: list[tuple[str, dict[str, str], Any]] = []
         self.base_url = ""
@@ -128,6 +130,12 @@ class FakeDingTalk:
         body = await self._record(request)
         if body.get("appKey") != CLIENT_ID or body.get("appSecret") != CLIENT_SECRET:
             return web.json_response({"code": "invalid"}, status=400)
+        if self.fail_token_next:
+            return web.json_response(
+                {"code": "ServiceUnavailable"},
+                status=self.fail_token_next.pop(0),
+                headers={"Retry-After": "0"},
+            )
         self.token_fetches += 1
         return web.json_response({"accessToken": f"DT-{self.token_fetches}", "expireIn": 7200})
 

@@ -119,3 +119,17 @@ async def test_a_refused_session_webhook_falls_back_to_the_openapi(make_runtime,
     assert ding.texts() == ["echo:late"]
     assert [r[0] for r in ding.received if r[0].startswith("/session/")] == ["/session/cidU1"]
     await channel.stop()
+
+
+async def test_a_failing_token_endpoint_is_retried_then_reported(make_runtime, ding) -> None:
+    rt, channel, _ = await start_bot(make_runtime, ding)
+    ding.fail_token_next = [503, 429]
+    await channel.outbound.send_to_users(["u1"], Reply("hello"))
+    assert ding.token_fetches == 1 and ding.texts() == ["hello"]
+    await rt.redis.delete(f"{rt.settings.redis_prefix}:dingtalk:token:{fake.CLIENT_ID}")
+    ding.fail_token_next = [500] * 4
+    with pytest.raises(DeliveryError) as err:
+        await channel.outbound.send_group("cidG", Reply("again"))
+    assert err.value.code == "500"
+    assert ding.texts() == ["hello"]
+    await channel.stop()
