@@ -19,10 +19,12 @@ from nlu.numerals import CHARS as ZH_NUM_CHARS
 from nlu.numerals import parse_chinese_number
 from nlu.types import Entity
 
-# Carrier formats: SF Express SF+12 digits, YTO YT+13, JD JD+13 alnum, J&T JT+13,
-# EMS E?+9 digits+CN, ZTO 14 digits starting 7 (73/75/76/78), Yunda 13 digits starting 3/4.
+# Carrier formats: SF Express SF+12 or SF+13 digits (newer waybills), YTO YT+13,
+# JD JD+13 alnum, J&T JT+13, EMS E?+9 digits+CN, ZTO 14 digits starting 7 (73/75/76/78),
+# Yunda 13 digits starting 3/4.
 _TRACKING = re.compile(
-    r"(?<![0-9a-z])(sf\d{12}|yt\d{13}|jd[0-9a-z]{13}|jt\d{13}|e[a-z]\d{9}cn|7[3568]\d{12}|[34]\d{12})"
+    r"(?<![0-9a-z])(sf\d{12,13}|yt\d{13}|jd[0-9a-z]{13}|jt\d{13}|e[a-z]\d{9}cn"
+    r"|7[3568]\d{12}|[34]\d{12})"
     r"(?![0-9a-z])"
 )
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
