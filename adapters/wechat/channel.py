@@ -25,7 +25,6 @@ from adapters.wechat.client import WeChatAPI
 from adapters.wechat.menu import MenuMemory
 from adapters.wechat.render import to_text
 from adapters.wechat.window import SendWindow, Window
-from bot import metrics
 from bot.errors import DeliveryError
 from bot.http.errors import read_body
 from bot.models import Address, Reply
@@ -73,7 +72,6 @@ class WeChatOutbound:
                 )
             await self.api.send_text(address.user_id, to_text(reply))
             await self.window.sent(address.account, address.user_id)
-            metrics.MESSAGES_OUT.labels("wechat").inc()
 
 
 class PassiveSink:
@@ -85,7 +83,12 @@ class PassiveSink:
         self.expired = False
 
     async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
-        """Hand the replies to the waiting webhook, or send them if it has given up waiting."""
+        """Hand the replies to the waiting webhook, or send them if it has given up waiting.
+
+        (Counting sent messages is the pipeline's Send step's job, not the adapter's.)
+        """
+        if not replies:
+            return
         if not self.expired and not self.ready.done():
             self.ready.set_result(list(replies))
             return
@@ -207,5 +210,4 @@ class WeChatChannel:
         xml = create_reply(text, message=raw).render()
         if self.crypto is not None and query.get("encrypt_type") == "aes":
             xml = self.crypto.encrypt_message(xml, query.get("nonce", ""), query.get("timestamp"))
-        metrics.MESSAGES_OUT.labels("wechat").inc()
         return Response(xml, media_type="application/xml")

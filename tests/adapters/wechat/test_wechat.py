@@ -11,6 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.wechat import build_channel
+from bot import metrics
 from bot.app import create_app
 from bot.models import Button, Card
 from bot.turn import Turn
@@ -81,7 +82,9 @@ async def test_text_gets_a_passive_reply_and_a_retry_gets_no_second(
 ) -> None:
     _, _, client = await _bot(make_runtime, wechat_api)
     xml = fake.text_xml("o1", "你好", msg_id="1001")
+    sent_before = metrics.MESSAGES_OUT.labels("wechat")._value.get()
     first = await _post(client, *fake.plain_post(xml))
+    assert metrics.MESSAGES_OUT.labels("wechat")._value.get() == sent_before + 1  # counted once
     assert (
         first.status_code == 200
         and "echo:你好" in first.text
