@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from importlib import resources
@@ -23,6 +24,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bot.escalation.texts import CUSTOMER
 from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.outbound import Capabilities
 from bot.runtime import Runtime
@@ -30,6 +32,28 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 PENDING_MAX, PENDING_TTL_S = 100, 7 * 86400
+# Hand-over announcements from the escalation desk are shown as notices, not
+# bot bubbles. Reply has no kind field, so they are recognised by the desk's
+# own templates (one place for the texts) with their placeholders as wildcards.
+NOTICE_KEYS = ("asked", "joined", "resolved")
+
+
+def _notice_pattern() -> re.Pattern[str]:
+    parts = [
+        re.sub(r"\\\{\w+\\\}", lambda _: ".+?", re.escape(template))
+        for key in NOTICE_KEYS
+        for template in CUSTOMER.get(key, {}).values()
+    ]
+    return re.compile("|".join(f"(?:{p})" for p in parts) or "(?!)")
+
+
+NOTICE = _notice_pattern()
+
+
+def frame_of(reply: Reply) -> str:
+    """The JSON frame for a reply; ``kind`` is ``notice`` for hand-over announcements."""
+    kind = "notice" if NOTICE.fullmatch(reply.text.strip()) else "bot"
+    return json.dumps({"type": "reply", "kind": kind, **reply.to_dict()}, ensure_ascii=False)
 
 
 def _address(cid: str) -> Address:
@@ -59,7 +83,7 @@ class WebOutbound:
         assert self.runtime is not None, "web channel not started"
         redis = self.runtime.redis
         for reply in replies:
-            frame = json.dumps({"type": "reply", **reply.to_dict()}, ensure_ascii=False)
+            frame = frame_of(reply)
             if not await redis.publish(self.channel(address.key), frame):
                 await redis.rpush(self.pending(address.key), frame)
                 await redis.ltrim(self.pending(address.key), -PENDING_MAX, -1)

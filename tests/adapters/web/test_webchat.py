@@ -13,6 +13,7 @@ import websockets
 
 from adapters.web import build_channel
 from bot.app import create_app
+from bot.escalation.texts import CUSTOMER
 from bot.models import Address, Reply
 from bot.runtime import Runtime
 from bot.turn import Turn
@@ -85,7 +86,22 @@ async def test_delivery_on_another_replica_reaches_the_socket(replicas) -> None:
         await asyncio.sleep(0.2)  # subscribed
         address = Address(platform="web", conversation_id="bob02", user_id="bob02", account="local")
         await rt_b.outbound.deliver(address, [Reply(text="an agent has joined")])
-        assert (await _recv(ws))["text"] == "an agent has joined"
+        frame = await _recv(ws)
+        assert frame["text"] == "an agent has joined" and frame["kind"] == "bot"
+
+
+async def test_agent_joined_is_a_notice(replicas) -> None:
+    (_, port_a), (rt_b, _) = replicas
+    joined = CUSTOMER["joined"]["en"].format(agent="Dana")
+    async with websockets.connect(f"ws://127.0.0.1:{port_a}/webchat?cid=dave05") as ws:
+        await asyncio.sleep(0.2)  # subscribed
+        address = Address(
+            platform="web", conversation_id="dave05", user_id="dave05", account="local"
+        )
+        await rt_b.outbound.deliver(address, [Reply(text=joined), Reply(text="Hi, Dana here.")])
+        first, second = await _recv(ws), await _recv(ws)
+    assert (first["kind"], first["text"]) == ("notice", joined)
+    assert (second["kind"], second["text"]) == ("bot", "Hi, Dana here.")
 
 
 async def test_deliveries_while_offline_arrive_on_reconnect(replicas) -> None:
