@@ -36,6 +36,10 @@ class Handoff(Protocol):
     async def relay_to_agent(self, turn: Turn) -> None:
         """Forward a customer message to the agent who owns the conversation."""
 
+    async def take_rating(self, turn: Turn) -> bool:
+        """Bot mode, right after a resolve (``context.state["rate_ticket"]`` set): record a
+        1-5 answer to the satisfaction question and return True, else False (the bot answers)."""
+
 
 class EchoBrain:
     """A trivial brain: echoes text. For benchmarks and for the core on its own."""
@@ -55,6 +59,10 @@ class NoHandoff:
             extra={"conversation": turn.conversation, "reason": reason},
         )
         turn.say(text("no_agents", turn.lang))
+
+    async def take_rating(self, turn: Turn) -> bool:
+        """No tickets, no ratings: the bot answers."""
+        return False
 
     async def relay_to_agent(self, turn: Turn) -> None:
         """Nothing to relay to; hand the conversation back to the bot."""

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     business_hours: str = "09:00-21:00"  # when agents answer; outside, tickets wait
     business_timezone: str = "Asia/Shanghai"
     escalation_wait_min: int = 5  # the wait the customer is told
+    escalation_transcript_lines: int = 10  # last lines of the conversation on the ticket
+    escalation_mask_pii: bool = True  # mask phones, ids, cards, e-mail in ticket text for agents
+    escalation_satisfaction: bool = True  # ask the customer for a 1-5 score after a resolve
 
     # durable records (SQLite under the data dir unless DATABASE_URL is set)
     database_url: str | None = None

@@ -156,6 +156,8 @@ class Route:
             turn.say(text("too_long", ctx.lang, limit=self._max_chars))
         elif msg.kind is MessageKind.MEDIA:
             turn.say(text("media_unsupported", ctx.lang))
+        elif "rate_ticket" in ctx.state and await self.handoff.take_rating(turn):
+            pass  # the answer to the satisfaction question after a resolve
         else:
             await self.brain.respond(turn)
             if turn.escalation and ctx.mode == "bot":

@@ -51,6 +51,9 @@ def build_handoff(runtime: Runtime) -> Handoff:
         records=runtime.records,
         timers=timers,
         policy=timer_policy(runtime),
+        transcript_lines=runtime.settings.escalation_transcript_lines,
+        mask=runtime.settings.escalation_mask_pii,
+        satisfaction=runtime.settings.escalation_satisfaction,
     )
     desk = Desk(runtime, handoff)
     staff.attach(desk)

@@ -89,11 +89,17 @@ class Desk:
             return
         await self.tickets.close(ticket, status="resolved", by=agent)
         await self.handoff.timers.cancel(ticket.id)
+        ask = self.handoff.satisfaction and agent != "timer"  # nobody to ask when idle
         async with self.runtime.holding(ticket.conversation) as ctx:
             if ctx.ticket_id == ticket.id:
                 ctx.mode, ctx.ticket_id = "bot", None
                 ctx.reset_flow()
-        await self._tell_customer(ticket, customer("resolved", self._lang(ticket)))
+                if ask:  # the next message may be the score (Route asks take_rating)
+                    ctx.state["rate_ticket"] = ticket.id
+        told = customer("resolved", self._lang(ticket))
+        if ask:
+            told += "\n" + customer("rate_ask", self._lang(ticket))
+        await self._tell_customer(ticket, told)
         await self.staff.update(ticket)
         await self.staff.post(ticket, STAFF["resolved"].format(agent=ticket.agent_name or agent))
         self.handoff.record(
@@ -143,18 +149,7 @@ class Desk:
 
     async def rate(self, ticket: Ticket, score: int) -> None:
         """Record the customer's 1-5 satisfaction score."""
-        ticket.satisfaction = max(1, min(5, score))
-        await self.tickets.add_event(
-            ticket, {"ts": time.time(), "event": "rated", "score": ticket.satisfaction}
-        )
-        await self.tickets.save(ticket)  # the score field itself (the ticket is closed by now)
-        self.handoff.record(
-            ticket.id,
-            ticket.conversation,
-            ticket.address["platform"],
-            "rated",
-            score=ticket.satisfaction,
-        )
+        await self.handoff.rate(ticket, score)
 
     async def _tell_customer(self, ticket: Ticket, text: str) -> None:
         """Deliver on the customer's own platform; a failure is reported in the thread."""

@@ -44,6 +44,8 @@ class EscalationHandoff:
         timers: Timers,
         policy: TimerPolicy,
         transcript_lines: int = 10,
+        mask: bool = True,
+        satisfaction: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.tickets = tickets
@@ -52,6 +54,8 @@ class EscalationHandoff:
         self.timers = timers
         self.policy = policy
         self.transcript_lines = transcript_lines
+        self.satisfaction = satisfaction
+        self.mask: Callable[[str], str] = mask_pii if mask else str
         self.clock = clock
 
     async def open_ticket(self, turn: Turn, reason: str) -> None:
@@ -65,11 +69,14 @@ class EscalationHandoff:
             reason=reason,
             summary={
                 "intents": [h["intent"] for h in history if h.get("intent")][-5:],
-                "slots": {**ctx.state.get("memory", {}), **ctx.slots},
+                "slots": {
+                    k: self.mask(str(v))
+                    for k, v in {**ctx.state.get("memory", {}), **ctx.slots}.items()
+                },
                 "platform": turn.message.platform,
                 "lang": ctx.lang,
             },
-            transcript=[f"{h['role']}: {mask_pii(str(h['text']))}" for h in history],
+            transcript=[f"{h['role']}: {self.mask(str(h['text']))}" for h in history],
         )
         ticket.staff_thread = await self.staff.post_ticket(ticket)
         await self.tickets.save(ticket)
@@ -107,7 +114,7 @@ class EscalationHandoff:
             ctx.mode, ctx.ticket_id = "bot", None  # a stale mode: hand the conversation back
             return
         await self.staff.post(
-            ticket, STAFF["customer_says"].format(text=mask_pii(turn.message.text))
+            ticket, STAFF["customer_says"].format(text=self.mask(turn.message.text))
         )
         # Appended in place: a whole-ticket save here could undo a claim made meanwhile.
         await self.tickets.add_event(ticket, {"ts": time.time(), "event": "customer_message"})
@@ -119,6 +126,34 @@ class EscalationHandoff:
             await self.timers.schedule(
                 ticket.id, "window", now + WECHAT_WINDOW_S - self.policy.window_warn_min * 60
             )
+
+    async def take_rating(self, turn: Turn) -> bool:
+        """The first message after a resolve: a bare 1-5 is the satisfaction score."""
+        ctx = turn.context
+        assert ctx is not None
+        ticket_id = str(ctx.state.pop("rate_ticket", ""))  # one chance, then the bot answers
+        answer = turn.message.text.strip()
+        ticket = await self.tickets.get(ticket_id) if ticket_id else None
+        if ticket is None or answer not in ("1", "2", "3", "4", "5"):
+            return False
+        await self.rate(ticket, int(answer))
+        turn.say(customer("rate_thanks", ctx.lang))
+        return True
+
+    async def rate(self, ticket: Ticket, score: int) -> None:
+        """Record the customer's 1-5 satisfaction score on the ticket and in the records."""
+        ticket.satisfaction = max(1, min(5, score))
+        await self.tickets.add_event(
+            ticket, {"ts": time.time(), "event": "rated", "score": ticket.satisfaction}
+        )
+        await self.tickets.save(ticket)  # the score field itself (the ticket is closed by now)
+        self.record(
+            ticket.id,
+            ticket.conversation,
+            ticket.address["platform"],
+            "rated",
+            score=ticket.satisfaction,
+        )
 
     def record(
         self, ticket_id: str, conversation: str, platform: str, event: str, **data: object

@@ -26,6 +26,14 @@ CUSTOMER = {
         "zh-CN": "本次人工服务已结束，感谢您的耐心。如需帮助可以随时找我～",
         "en": "The agent has closed this conversation. I'm here if you need anything else.",
     },
+    "rate_ask": {
+        "zh-CN": "请为本次人工服务打分：回复 1-5（5 为非常满意）。",
+        "en": "How did we do? Reply with a score from 1 to 5 (5 is best).",
+    },
+    "rate_thanks": {
+        "zh-CN": "感谢您的评价！",
+        "en": "Thanks for your feedback!",
+    },
 }
 STAFF = {
     "claimed_by_other": "Ticket {id} is already claimed by {holder}.",

@@ -52,11 +52,19 @@ async def test_slack_customer_with_slack_staff_channel(make_runtime, fakes) -> N
         )
     )
     await _slack(bot, _thread_message("close", "UAGENT", ticket.staff_thread, "1700000300.3"))
-    await _until(lambda: any("已结束" in t for t in _to_customer(slack)))
+    await _until(lambda: any("已结束" in t and "1-5" in t for t in _to_customer(slack)))
+    # the answer to the satisfaction question is recorded on the ticket, not sent to the bot
+    await _slack(bot, _dm("4", "1700000300.000004"))
+    await _until(lambda: "感谢您的评价！" in _to_customer(slack))
+    rated = await rt.route.handoff.tickets.get(ticket.id)
+    assert rated.satisfaction == 4 and rated.events[-1]["event"] == "rated"
     await _slack(bot, _dm("谢谢", "1700000300.000003"))
     await _until(lambda: "bot:谢谢" in _to_customer(slack))
     assert not any("内部备注" in t for t in _to_customer(slack))
     assert not any(t.startswith("bot:") for t in _to_customer(slack)[:-1])
+    # only the first message after a resolve can be a score: "3" now goes to the bot
+    await _slack(bot, _dm("3", "1700000300.000005"))
+    await _until(lambda: "bot:3" in _to_customer(slack))
     await rt.drain(5)
 
 
