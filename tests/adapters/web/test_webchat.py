@@ -119,3 +119,23 @@ async def test_page_is_served(replicas) -> None:
     async with httpx.AsyncClient() as client:
         page = await client.get(f"http://127.0.0.1:{port}/")
     assert page.status_code == 200 and "/webchat" in page.text and "localStorage" in page.text
+
+
+async def test_oversized_unknown_and_ill_typed_frames_get_error_frames(replicas) -> None:
+    (rt, port), _ = replicas
+    big = json.dumps({"type": "message", "id": "b1", "text": "x" * rt.settings.max_body_bytes})
+    async with websockets.connect(f"ws://127.0.0.1:{port}/webchat?cid=erin06") as ws:
+        for frame in (big, json.dumps({"type": "delete", "id": "u1"}), "[1, 2]", "null"):
+            await ws.send(frame)
+            assert (await _recv(ws)) == {"type": "error", "error": "bad frame"}
+        await ws.send(json.dumps({"type": "message", "id": "ok1", "text": "still here"}))
+        assert (await _recv(ws))["text"] == "echo:still here"
+
+
+async def test_bad_conversation_id_is_refused(replicas) -> None:
+    (_, port), _ = replicas
+    # Closed before accept: the handshake itself is refused.
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/webchat?cid=../etc"):
+            pass
+    assert refused.value.response.status_code == 403
