@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 from adapters.web import build_channel
-from bot.models import Button
+from bot.escalation.texts import CUSTOMER
+from bot.models import Address, Button, Reply
 from bot.turn import Turn
 from tests.adapters.web.test_webchat import _serve
 
@@ -61,6 +62,11 @@ async def test_chat_buttons_and_reload_in_chromium(make_runtime, tmp_path) -> No
             await page.reload()
             await page.wait_for_selector(".msg.bot >> text=echo:你好", timeout=10_000)
             assert await page.evaluate("localStorage.getItem('csbot-cid')") == cid
+            # An agent joins (delivered through the outbound, as the escalation desk does).
+            joined = CUSTOMER["joined"]["zh-CN"].format(agent="小王")
+            address = Address(platform="web", conversation_id=cid, user_id=cid, account="local")
+            await rt.outbound.deliver(address, [Reply(text=joined)])
+            await page.wait_for_selector(f".msg.notice >> text={joined}", timeout=10_000)
             await page.screenshot(
                 path=str(os.environ.get("WEBCHAT_SCREENSHOT", tmp_path / "chat.png"))
             )
