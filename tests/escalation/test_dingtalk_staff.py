@@ -15,21 +15,11 @@ from pydantic import SecretStr
 
 from adapters.dingtalk import build_channel
 from bot.escalation import build_handoff
-from bot.turn import Turn
+from tests.escalation.support import Brain
 from tests.fakes import dingtalk as fake
 from tests.fakes.dingtalk import FakeDingTalk
 
 GROUP = "cidSTAFF"
-
-
-class Brain:
-    """Stands in for the dialog: asks for a human on 转人工, else echoes."""
-
-    async def respond(self, turn: Turn) -> None:
-        if turn.message.text == "转人工":
-            turn.escalation = "human_agent"
-        else:
-            turn.say(f"bot:{turn.message.text}")
 
 
 @pytest.fixture

@@ -17,23 +17,13 @@ from adapters.slack import build_channel as slack_channel
 from adapters.wechat import build_channel as wechat_channel
 from bot.app import create_app
 from bot.escalation import build_handoff
-from bot.turn import Turn
+from tests.escalation.support import Brain
 from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat
 from tests.fakes.slack import FakeSlack
 from tests.fakes.wechat import FakeWeChat
 
 STAFF = "CSTAFF"
-
-
-class Brain:
-    """Stands in for the dialog: asks for a human on 转人工, else echoes."""
-
-    async def respond(self, turn: Turn) -> None:
-        if turn.message.text == "转人工":
-            turn.escalation = "human_agent"
-        else:
-            turn.say(f"bot:{turn.message.text}")
 
 
 async def _replica(
