@@ -26,6 +26,7 @@ BOT_TOKEN, SIGNING_SECRET, BOT_USER, TEAM = (
     "UBOT",
     "T0001",
 )
+APP_TOKEN = "xapp-test-token"
 
 
 @dataclass
@@ -35,10 +36,13 @@ class FakeSlack:
     base_url: str = ""
     runner: web.AppRunner | None = None
     _ts: Any = field(default_factory=lambda: itertools.count(1))
+    acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acks received
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
 
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/link", self._socket)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -52,6 +56,12 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if method == "apps.connections.open":  # Socket Mode: the app-level token opens a socket
+            if request.headers.get("Authorization") != f"Bearer {APP_TOKEN}":
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+            return web.json_response(
+                {"ok": True, "url": self.base_url.replace("http", "ws").replace("/api/", "/link")}
+            )
         if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         raw = await request.read()
@@ -88,6 +98,29 @@ class FakeSlack:
                 {"ok": True, "user": {"id": args.get("user"), "real_name": "Agent"}}
             )
         return web.json_response({"ok": True})
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"}})
+        async for msg in ws:
+            if msg.type.name == "TEXT":
+                self.acks.append(json.loads(msg.data))
+        return ws
+
+    async def push_event(self, body: bytes, *, envelope_id: str, retry: int = 0) -> None:
+        """Deliver an Events API body over Socket Mode, as Slack wraps it in an envelope."""
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": "events_api",
+            "payload": json.loads(body),
+            "accepts_response_payload": False,
+            "retry_attempt": retry,
+            "retry_reason": "",
+        }
+        for ws in self.sockets:
+            await ws.send_json(envelope)
 
     def posts(self) -> list[dict[str, Any]]:
         return [args for method, args in self.calls if method == "chat.postMessage"]

@@ -166,3 +166,23 @@ async def test_rate_limited_and_server_errors_are_retried(make_runtime, slack_ap
     await _send(client, fake.event_body(fake.dm("retry me"), event_id="Ev5"))
     await _settle(rt, slack_api, 1)
     assert [p["text"] for p in slack_api.posts()] == ["echo:retry me"]
+
+
+async def test_socket_mode_envelopes_are_acked_and_answered_once(make_runtime, slack_api) -> None:
+    rt, channel, _ = await _bot(make_runtime, slack_api, slack_app_token=SecretStr(fake.APP_TOKEN))
+    for _ in range(250):
+        if slack_api.sockets:
+            break
+        await asyncio.sleep(0.02)
+    body = fake.event_body(fake.dm("socket hello"), event_id="EvS1")
+    await slack_api.push_event(body, envelope_id="env-1")
+    await slack_api.push_event(body, envelope_id="env-2", retry=1)  # a redelivery of the same event
+    await _settle(rt, slack_api, 1)
+    for _ in range(100):
+        if len(slack_api.acks) >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert {a["envelope_id"] for a in slack_api.acks} >= {"env-1", "env-2"}
+    await asyncio.sleep(0.2)
+    assert [p["text"] for p in slack_api.posts()] == ["echo:socket hello"]
+    await channel.stop()
