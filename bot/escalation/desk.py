@@ -87,7 +87,11 @@ class Desk:
                 ticket, STAFF["not_open"].format(id=ticket.id, status=ticket.status)
             )
             return
-        await self.tickets.close(ticket, status="resolved", by=agent)
+        if not await self.tickets.close(ticket, status="resolved", by=agent):
+            await self.staff.post(
+                ticket, STAFF["not_open"].format(id=ticket.id, status=ticket.status)
+            )
+            return
         await self.handoff.timers.cancel(ticket.id)
         ask = self.handoff.satisfaction and agent != "timer"  # nobody to ask when idle
         async with self.runtime.holding(ticket.conversation) as ctx:

@@ -23,6 +23,20 @@ STATUSES = ("pending", "claimed", "resolved", "expired")
 CLOSED_TTL_S = 30 * 86400
 
 # KEYS: ticket.  ARGV: agent, agent name, now.  Returns {1, ""} won, {0, holder} lost, {-1, status}.
+# KEYS: ticket.  ARGV: status, by, now, ttl.  1 if closed now; 0 if it was already closed.
+# A compare-and-set like the claim, so a resolve never overwrites a claim made at the same instant.
+_CLOSE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local t = cjson.decode(raw)
+if t['status'] ~= 'pending' and t['status'] ~= 'claimed' then return 0 end
+t['status'] = ARGV[1]
+t['resolved_at'] = tonumber(ARGV[3])
+table.insert(t['events'], {ts = tonumber(ARGV[3]), event = ARGV[1], by = ARGV[2]})
+redis.call('SET', KEYS[1], cjson.encode(t), 'EX', ARGV[4])
+return 1
+"""
+
 _CLAIM = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {-1, 'unknown'} end
@@ -82,6 +96,7 @@ class TicketStore:
         self._redis = redis
         self._prefix = prefix
         self._claim = redis.register_script(_CLAIM)
+        self._close = redis.register_script(_CLOSE)
         self._append = redis.register_script(_APPEND)
 
     def key(self, ticket_id: str) -> str:
@@ -154,13 +169,19 @@ class TicketStore:
         await self._count()
         return int(won) == 1, detail.decode() if isinstance(detail, bytes) else str(detail)
 
-    async def close(self, ticket: Ticket, *, status: str, by: str) -> None:
-        """Resolve or expire; records the event."""
-        ticket.status = status
-        ticket.resolved_at = time.time()
-        ticket.events.append({"ts": ticket.resolved_at, "event": status, "by": by})
-        await self.save(ticket)
+    async def close(self, ticket: Ticket, *, status: str, by: str) -> bool:
+        """Resolve or expire atomically; False (and nothing changed) if it was already closed.
+
+        ``ticket`` is refreshed from Redis, so it carries a claim made meanwhile.
+        """
+        closed = await self._close(
+            keys=[self.key(ticket.id)], args=[status, by, time.time(), CLOSED_TTL_S]
+        )
+        fresh = await self.get(ticket.id)
+        if fresh is not None:
+            ticket.__dict__.update(fresh.__dict__)
         await self._count()
+        return bool(closed)
 
     async def all(self, status: str | None = None) -> list[Ticket]:
         """Every known ticket (optionally of one status), newest first."""
