@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.outbound import Capabilities
@@ -59,3 +59,12 @@ def message(
         platform=platform, conversation_id=conversation or user, user_id=user, account="acct"
     )
     return InboundMessage(platform=platform, message_id=mid, address=address, text=text, kind=kind)
+
+
+async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait until ``predicate()`` holds (platforms answer in the background or another thread)."""
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")

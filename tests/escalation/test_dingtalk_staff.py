@@ -18,6 +18,7 @@ from bot.escalation import build_handoff
 from tests.escalation.support import Brain
 from tests.fakes import dingtalk as fake
 from tests.fakes.dingtalk import FakeDingTalk
+from tests.helpers import until as _until
 
 GROUP = "cidSTAFF"
 
@@ -75,14 +76,6 @@ def _customer_texts(ding: FakeDingTalk) -> list[str]:
     return [
         _text(b) for p, b in list(ding.sent) if "cidU1" in p or "staff1" in b.get("userIds", [])
     ]
-
-
-async def _until(predicate: Any, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 async def test_dingtalk_customer_dingtalk_group_claim_relay_note_close(

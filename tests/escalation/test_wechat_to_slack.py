@@ -22,6 +22,7 @@ from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat
 from tests.fakes.slack import FakeSlack
 from tests.fakes.wechat import FakeWeChat
+from tests.helpers import until as _until
 
 STAFF = "CSTAFF"
 
@@ -93,14 +94,6 @@ def _thread_message(text: str, user: str, thread: str, ts: str) -> bytes:
         "thread_ts": thread,
     }
     return fslack.event_body(event, event_id=f"Ev-{ts}")
-
-
-async def _until(predicate: Any, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 async def test_wechat_customer_slack_agents_claim_relay_note_resolve(make_runtime, fakes) -> None:

@@ -14,6 +14,7 @@ from bot.models import Button
 from bot.turn import Turn
 from tests.fakes import dingtalk as fake
 from tests.fakes.dingtalk import FakeDingTalk
+from tests.helpers import until  # noqa: F401 - re-exported for the scenario tests
 
 
 class Echo:
@@ -46,12 +47,3 @@ async def start_bot(
         transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://bot"
     )
     return rt, channel, client
-
-
-async def until(predicate: Any, seconds: float = 5.0) -> None:
-    """Wait until ``predicate()`` holds (the fake answers from another thread)."""
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
