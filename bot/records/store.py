@@ -64,9 +64,10 @@ class RecordStore(Protocol):
         """Release connections."""
 
 
-def _where(
-    since: float | None, conversation: str | None, ticket_id: str | None, mark: str
+def _select(
+    mark: str, since: float | None, conversation: str | None, ticket_id: str | None
 ) -> tuple[str, list[Any]]:
+    """The filtered SELECT, oldest first, with ``mark`` as the parameter placeholder."""
     clauses, params = [], []
     for column, op, value in (
         ("ts", ">=", since),
@@ -76,7 +77,8 @@ def _where(
         if value is not None:
             clauses.append(f"{column} {op} {mark}")
             params.append(value)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return f"SELECT {', '.join(COLUMNS)} FROM bot_records{where} ORDER BY ts, id", params
 
 
 class SqliteStore:
@@ -115,8 +117,7 @@ class SqliteStore:
         conversation: str | None = None,
         ticket_id: str | None = None,
     ) -> list[Record]:
-        where, params = _where(since, conversation, ticket_id, "?")
-        sql = f"SELECT {', '.join(COLUMNS)} FROM bot_records{where} ORDER BY ts, id"
+        sql, params = _select("?", since, conversation, ticket_id)
         rows = await self._run(lambda: self._db.execute(sql, params).fetchall())
         return [Record.from_row(dict(row)) for row in rows]
 
@@ -156,8 +157,7 @@ class PostgresStore:
         conversation: str | None = None,
         ticket_id: str | None = None,
     ) -> list[Record]:
-        where, params = _where(since, conversation, ticket_id, "%s")
-        sql = f"SELECT {', '.join(COLUMNS)} FROM bot_records{where} ORDER BY ts, id"
+        sql, params = _select("%s", since, conversation, ticket_id)
         async with self._lock:
             cur = await self._conn.execute(sql, params)
             rows = await cur.fetchall()
