@@ -133,14 +133,7 @@ class TicketStore:
 
     async def get(self, ticket_id: str) -> Ticket | None:
         """The ticket, or None."""
-        raw = await self._redis.get(self.key(ticket_id.upper()))
-        if not raw:
-            return None
-        data = json.loads(raw)
-        for name in _LISTS:
-            if data.get(name) == {}:
-                data[name] = []
-        return Ticket(**data)
+        return _decode(await self._redis.get(self.key(ticket_id.upper())))
 
     async def add_event(self, ticket: Ticket, event: dict[str, Any]) -> None:
         """Append ``event`` to the stored history atomically (and to ``ticket``)."""
@@ -184,9 +177,21 @@ class TicketStore:
         return bool(closed)
 
     async def all(self, status: str | None = None) -> list[Ticket]:
-        """Every known ticket (optionally of one status), newest first."""
-        ids = cast(set[bytes], await self._redis.smembers(f"{self._prefix}:tickets"))
-        tickets = [t for t in [await self.get(i.decode()) for i in ids] if t is not None]
+        """Every known ticket (optionally of one status), newest first.
+
+        One pipelined round trip for all tickets; ids whose ticket has expired
+        are dropped from the index so it does not grow forever.
+        """
+        index = f"{self._prefix}:tickets"
+        ids = sorted(i.decode() for i in cast(set[bytes], await self._redis.smembers(index)))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ticket_id in ids:
+                pipe.get(self.key(ticket_id))
+            raws = await pipe.execute()
+        gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+        if gone:
+            await self._redis.srem(index, *gone)
+        tickets = [t for t in map(_decode, raws) if t is not None]
         return sorted(
             (t for t in tickets if status in (None, t.status)), key=lambda t: -t.created_at
         )
@@ -197,3 +202,14 @@ class TicketStore:
             counts[ticket.status] = counts.get(ticket.status, 0) + 1
         for status, n in counts.items():
             metrics.TICKETS.labels(status).set(n)
+
+
+def _decode(raw: bytes | str | None) -> Ticket | None:
+    """A stored ticket; Lua's cjson writes an empty list as {}, so lists are restored."""
+    if not raw:
+        return None
+    data = json.loads(raw)
+    for name in _LISTS:
+        if data.get(name) == {}:
+            data[name] = []
+    return Ticket(**data)
