@@ -20,6 +20,10 @@ class Keys:
         """processing -> done marker of one platform message."""
         return f"{self.prefix}:dd:{{{conversation}}}:{platform_message_id}"
 
+    def sent(self, conversation: str, platform_message_id: str) -> str:
+        """Indexes of the replies to one platform message that went out (the send ledger)."""
+        return f"{self.prefix}:sent:{{{conversation}}}:{platform_message_id}"
+
     def context(self, conversation: str) -> str:
         """The versioned JSON context."""
         return f"{self.prefix}:ctx:{{{conversation}}}"

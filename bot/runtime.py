@@ -26,9 +26,12 @@ from bot.settings import Settings
 from bot.steps import Route, default_steps
 from bot.stores.context import Context, ContextStore
 from bot.stores.dedupe import Deduper
+from bot.stores.deferred import Deferred
 from bot.stores.ordering import ConversationOrder
 from bot.stores.ratelimit import RateLimiter
+from bot.stores.sent import SendLedger
 from bot.stores.throttle import OutboundThrottle
+from bot.turn import Turn
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ class Runtime:
         self.keys = Keys(settings.redis_prefix)
         self.outbound = OutboundRegistry()
         self.channels: list[Channel] = []
+        # releases and send marks Redis missed while unreachable; the heartbeat replays them
+        self.deferred = Deferred()
         self.contexts = ContextStore(
             self.redis,
             self.keys,
@@ -59,9 +64,15 @@ class Runtime:
             replica_id=self.replica_id,
             processing_ttl_s=settings.processing_ttl_s,
             done_ttl_s=settings.dedupe_ttl_s,
+            deferred=self.deferred,
         )
         self.order = ConversationOrder(
-            self.redis, self.keys, lock_ttl_ms=settings.lock_ttl_ms, wait_ms=settings.lock_wait_ms
+            self.redis,
+            self.keys,
+            lock_ttl_ms=settings.lock_ttl_ms,
+            wait_ms=settings.lock_wait_ms,
+            replica_id=self.replica_id,
+            deferred=self.deferred,
         )
         self.throttle = OutboundThrottle(RateLimiter(self.redis, self.keys))
         self.records = RecordWriter(max_queue=settings.records_queue_size)
@@ -82,6 +93,11 @@ class Runtime:
                 done_ttl_s=settings.dedupe_ttl_s,
                 route=self.route,
                 records=self.records,
+                ledger=SendLedger(
+                    self.redis, self.keys, ttl_s=settings.dedupe_ttl_s, deferred=self.deferred
+                ),
+                # a heartbeat lives 5 beats (see _beat); wait one beat more than that
+                inflight_wait_s=settings.replica_heartbeat_s * 6,
             )
         )
         self._heartbeat: asyncio.Task[None] | None = None
@@ -167,6 +183,21 @@ class Runtime:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def settle(self, tasks: Sequence[asyncio.Task[Turn]], budget_s: float) -> bool:
+        """Wait up to ``budget_s`` for turns; True if one ended asking for a redelivery.
+
+        Adapters of platforms that redeliver what is not acknowledged (Slack,
+        DingTalk) acknowledge only after this, so a replica that dies mid-turn
+        leaves the message unacknowledged and another replica gets it again.
+        Turns still running at the budget keep running; the ack goes out anyway,
+        because the platform would otherwise redeliver a message being handled.
+        """
+        if not tasks:
+            return False
+        done, _ = await asyncio.wait(tasks, timeout=budget_s)
+        # pipeline.handle never raises; a cancelled turn (shutdown) also wants a redelivery
+        return any(t.cancelled() or t.result().outcome.retry_helps for t in done)
+
     async def drain(self, timeout_s: float = 10.0) -> int:
         """Wait up to ``timeout_s`` for background work; returns how many were still running."""
         pending = {t for t in self._tasks if not t.done()}
@@ -236,5 +267,6 @@ class Runtime:
             await asyncio.sleep(self.settings.replica_heartbeat_s)
             try:
                 await self._beat()
+                await self.deferred.replay()
             except Exception as exc:  # Redis down: keep trying, readiness reports it
                 log.warning("replica heartbeat failed", extra={"error": str(exc)})

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     max_text_chars: int = 4000
     shutdown_drain_s: float = 10.0
+    # Slack and DingTalk are acked once the turn ends or this budget runs out (Slack waits 3 s)
+    ack_budget_s: float = 2.5
 
     # redis and conversation state
     redis_url: str | None = None
@@ -64,6 +66,7 @@ class Settings(BaseSettings):
     # NLU
     model_dir: Path | None = None
     nlu_confidence_threshold: float = 0.5
+    nlu_cache_size: int = Field(default=4096, ge=0)  # parses of repeated texts kept per process
 
     # WeChat Official Account
     wechat_token: SecretStr | None = None

@@ -17,6 +17,7 @@ from bot.stores.context import ContextStore, decode_context
 from bot.stores.dedupe import Claim, Deduper
 from bot.stores.ordering import ConversationOrder
 from bot.stores.ratelimit import RateLimiter
+from bot.stores.sent import SendLedger
 from bot.texts import detect_lang, text
 from bot.turn import Outcome, Turn
 
@@ -43,15 +44,22 @@ class Guard:
 
 
 class Dedupe:
-    """Claim the platform message; mark it done after, or release it on failure."""
+    """Claim the platform message; mark it done after, or release it on failure.
 
-    def __init__(self, deduper: Deduper) -> None:
+    A retry of a message in flight elsewhere waits up to ``inflight_wait_s``:
+    long enough for a crashed owner's heartbeat to expire, so the retry (often
+    the platform's last) takes the message over instead of being dropped.
+    """
+
+    def __init__(self, deduper: Deduper, *, inflight_wait_s: float = 0.0) -> None:
         self._deduper = deduper
+        self._wait_s = inflight_wait_s
 
     async def __call__(self, turn: Turn, call_next: Next) -> None:
         conv, mid = turn.conversation, turn.message.message_id
-        claim = await self._deduper.claim(conv, mid)
-        if claim is not Claim.NEW:
+        claim = await self._deduper.wait(conv, mid, self._wait_s)
+        turn.retry = claim is Claim.RETRY
+        if not claim.ours:
             metrics.DEDUPE_HITS.labels(turn.message.platform).inc()
             turn.stop(Outcome.DUPLICATE if claim is Claim.DONE else Outcome.IN_FLIGHT)
             return
@@ -60,6 +68,8 @@ class Dedupe:
         except BaseException:
             await self._deduper.release(conv, mid)
             raise
+        finally:
+            self._deduper.finished(conv, mid)
         if not turn.committed:  # stopped before the conversation step, e.g. rate-limited
             await self._deduper.done(conv, mid)
 
@@ -121,13 +131,32 @@ class Conversation:
 
 
 class Send:
-    """Deliver the replies the route produced, in order, through the turn's sink."""
+    """Deliver the route's replies in order, each at most once per message.
+
+    Each reply is marked in the send ledger as soon as the platform took it; a
+    turn that runs again (``turn.retry``) skips what the ledger lists.
+    """
+
+    def __init__(self, ledger: SendLedger) -> None:
+        self._ledger = ledger
 
     async def __call__(self, turn: Turn, call_next: Next) -> None:
         await call_next(turn)
-        if turn.replies:
-            await turn.sink.deliver(turn.message.address, turn.replies)
-            metrics.MESSAGES_OUT.labels(turn.message.platform).inc(len(turn.replies))
+        if not turn.replies:
+            return
+        conv, msg = turn.conversation, turn.message
+        done = await self._ledger.sent(conv, msg.message_id) if turn.retry else set()
+        for index, reply in enumerate(turn.replies):
+            if index in done:
+                continue
+            await turn.sink.deliver(msg.address, [reply])
+            metrics.MESSAGES_OUT.labels(msg.platform).inc()
+            await self._ledger.mark(conv, msg.message_id, index)
+        if done:
+            log.info(
+                "retried turn skipped replies already sent",
+                extra={"conversation": conv, "skipped": len(done)},
+            )
 
 
 class Route:
@@ -178,15 +207,17 @@ def default_steps(
     done_ttl_s: int,
     route: Route,
     records: RecordWriter,
+    ledger: SendLedger,
+    inflight_wait_s: float = 0.0,
 ) -> list[Step]:
     """The pipeline, in order. Read this list to know what a message goes through."""
     return [
         Guard(platforms),
-        Dedupe(deduper),
+        Dedupe(deduper, inflight_wait_s=inflight_wait_s),
         RecordTurn(records),
         RateLimit(limiter, rule_for),
         Conversation(order, contexts, done_ttl_s=done_ttl_s),
-        Send(),
+        Send(ledger),
         route,
     ]
 

@@ -57,6 +57,7 @@ class Turn:
     escalation: str | None = None
     outcome: Outcome = Outcome.REPLIED
     committed: bool = False  # context saved + message done + lock released, atomically
+    retry: bool = False  # an earlier attempt at this message failed or died: check the ledger
     detail: str = ""
     started: float = field(default_factory=time.perf_counter)
 

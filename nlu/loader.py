@@ -90,6 +90,7 @@ def load_nlu(settings: Settings, *, redis: aioredis.Redis | None = None) -> NLUS
         IntentModel.load(directory),
         sensitive=SensitiveFilter.from_file(settings.config_dir / "sensitive_words.txt"),
         misses=MissRecorder(redis, settings.redis_prefix) if redis is not None else None,
+        cache_size=settings.nlu_cache_size,
     )
     service.model_dir = directory
     return service

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from bot.errors import BadRequest
 from bot.http.errors import read_body
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.turn import Turn
 
 log = logging.getLogger(__name__)
 StaffHandler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -61,14 +63,14 @@ class DingTalkChannel:
                 base_url=self.settings.dingtalk_api_base_url,
                 client_id=self.settings.dingtalk_client_id,
                 client_secret=self.secret,
-                on_message=self.accept,
+                on_message=self.settle,
             )
             await self.stream.start()
 
     async def stop(self) -> None:
         """Close the stream and the HTTP client."""
         if self.stream is not None:
-            await self.stream.stop()
+            await self.stream.stop(grace_s=self.settings.ack_budget_s + 1)
         await self.outbound.close()
 
     async def handle(self, request: Request) -> Response:
@@ -79,11 +81,22 @@ class DingTalkChannel:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest("malformed DingTalk JSON") from None
-        await self.accept(data)
+        if await self.settle(data):
+            return JSONResponse({"errmsg": "try again later"}, status_code=503)
         return JSONResponse({"msgtype": "empty"})
 
-    async def accept(self, data: dict[str, Any]) -> None:
-        """Turn a robot message into a background turn (dedupe by msgId happens in the pipeline)."""
+    async def settle(self, data: dict[str, Any]) -> bool:
+        """Start the turn and wait for it (up to ``ack_budget_s``); True if DingTalk must redeliver.
+
+        The stream acks a frame only after this, so a replica dying mid-turn leaves
+        it unacked and the gateway redelivers it to another connection.
+        """
+        task = await self.accept(data)
+        assert self.runtime is not None
+        return task is not None and await self.runtime.settle([task], self.settings.ack_budget_s)
+
+    async def accept(self, data: dict[str, Any]) -> asyncio.Task[Turn] | None:
+        """Start a background turn (dedupe by msgId happens in the pipeline); None for staff."""
         message = inbound.to_model(data)
         assert self.runtime is not None
         if self.staff_group and message.address.conversation_id == self.staff_group:
@@ -91,7 +104,7 @@ class DingTalkChannel:
             # messages: they go to the escalation desk, never into the pipeline.
             if self.staff_handler is None:
                 log.info("dingtalk staff group message ignored: no escalation handler")
-                return
+                return None
             event = {
                 "kind": "message",
                 "user_id": message.address.user_id,
@@ -103,8 +116,8 @@ class DingTalkChannel:
                 "data": data,
             }
             self.runtime.spawn(self._staff(self.staff_handler, event), name="dingtalk-staff")
-            return
-        self.runtime.spawn(
+            return None
+        return self.runtime.spawn(
             self.runtime.pipeline.handle(message, self.outbound), name="dingtalk-turn"
         )
 

@@ -6,7 +6,10 @@ with ``{"code": 200, "headers": {"messageId"}, "data": "{\\"response\\": ...}"}`
 The SDK's own client is not used to run the connection because it makes
 blocking ``requests`` calls on the event loop, reads its endpoint once at
 import, and swallows cancellation to reconnect forever; this one opens the
-connection with async httpx, acks before processing, and stops cleanly.
+connection with async httpx and stops cleanly. A robot message is acked when
+``on_message`` has handled it (it returns whether the gateway should redeliver
+instead), so a process that dies mid-message leaves the frame unacked and the
+gateway redelivers it; the socket keeps reading meanwhile.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from bot.errors import BadRequest
 
 log = logging.getLogger(__name__)
 TOPIC = "/v1.0/im/bot/messages/get"
-OnMessage = Callable[[dict[str, Any]], Awaitable[None]]
+# Handles one robot message; returns True when the gateway should redeliver it (no ack).
+OnMessage = Callable[[dict[str, Any]], Awaitable[bool]]
 
 
 class StreamConnection:
@@ -41,18 +45,26 @@ class StreamConnection:
         self._on_message = on_message
         self._task: asyncio.Task[None] | None = None
         self._socket: Any = None
+        self._handling: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
         """Connect in the background (reconnecting with backoff)."""
         self._task = asyncio.create_task(self._run(), name="dingtalk-stream")
 
-    async def stop(self) -> None:
-        """Close the socket and stop reconnecting."""
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Ack what is being handled (up to ``grace_s``), then close and stop reconnecting.
+
+        What is still unacked after the grace is left to the gateway's redelivery.
+        """
+        if self._handling:
+            await asyncio.wait(list(self._handling), timeout=grace_s)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for task in list(self._handling):
+            task.cancel()
         if self._socket is not None:
             await self._socket.close()
 
@@ -115,14 +127,25 @@ class StreamConnection:
             ack["data"] = frame.get("data", "")
         elif frame.get("type") == "CALLBACK" and headers.get("topic") == TOPIC:
             ack["data"] = json.dumps({"response": None})
-            await socket.send(json.dumps(ack))  # ack first: the work happens in the background
-            try:
-                await self._on_message(json.loads(frame.get("data") or "{}"))
-            except (ValueError, BadRequest) as exc:
-                log.warning("dingtalk stream: malformed robot message", extra={"error": str(exc)})
-            except Exception:
-                log.exception("dingtalk message could not be handled")
+            task = asyncio.create_task(self._handle(socket, frame, ack), name="dingtalk-frame")
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
             return
         else:
             ack["data"] = json.dumps({"response": None})
         await socket.send(json.dumps(ack))
+
+    async def _handle(self, socket: Any, frame: dict[str, Any], ack: dict[str, Any]) -> None:
+        """Handle one robot message, then ack it unless it should come again."""
+        try:
+            redeliver = await self._on_message(json.loads(frame.get("data") or "{}"))
+        except (ValueError, BadRequest) as exc:
+            log.warning("dingtalk stream: malformed robot message", extra={"error": str(exc)})
+            redeliver = False  # a malformed message will not improve: ack it
+        except Exception:
+            log.exception("dingtalk message could not be handled")
+            redeliver = False  # never a redelivery loop on our own bug
+        if redeliver:
+            return
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await socket.send(json.dumps(ack))

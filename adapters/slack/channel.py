@@ -1,15 +1,19 @@
 """The Slack channel: slack-bolt's AsyncApp behind ``/webhooks/slack/events``.
 
 Bolt verifies the signing secret (5-minute replay window) and answers
-``url_verification``. Listeners hand the turn to the runtime in the
-background, so Slack is acked at once; retries are deduplicated by
-``event_id`` in the pipeline. Direct messages are answered in the DM,
-``app_mention`` in the thread. The bot's own messages, edits and joins are
-ignored. Messages in the staff channel go to ``staff_handler``, not the pipeline.
+``url_verification``. Listeners start the turn in the background and the
+HTTP answer waits for it, up to ``ack_budget_s`` (Slack allows 3 s): a
+replica that dies mid-turn never acks, so Slack redelivers the event and
+another replica handles it; retries are deduplicated by ``event_id``.
+Direct messages are answered in the DM, ``app_mention`` in the thread. The
+bot's own messages, edits and joins are ignored. Messages in the staff
+channel go to ``staff_handler``, not the pipeline.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 import logging
 import re
@@ -36,10 +40,16 @@ from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.outbound import Capabilities
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.turn import Turn
 
 log = logging.getLogger(__name__)
 _MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
 StaffHandler = Callable[[dict[str, Any]], Awaitable[None]]
+# The turns a webhook request started. Bolt calls the listeners inside the request's
+# context (process_before_response), so ``handle`` can wait for them before acking.
+_REQUEST_TURNS: contextvars.ContextVar[list[asyncio.Task[Turn]]] = contextvars.ContextVar(
+    "slack_request_turns"
+)
 
 
 class SlackOutbound:
@@ -91,7 +101,9 @@ class SlackChannel:
             ],
         )
         self.app = AsyncApp(
-            signing_secret=settings.slack_signing_secret.get_secret_value(), client=self.client
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            client=self.client,
+            process_before_response=True,  # listeners only start turns; see ``handle``
         )
         self.handler = AsyncSlackRequestHandler(self.app)
         self.verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
@@ -136,12 +148,21 @@ class SlackChannel:
             return Response("invalid signature", status_code=401)  # forged, or outside 5 minutes
         _check_parsable(body, request.headers.get("content-type", ""))
         request._body = body  # bolt reads request.body(); starlette serves it from this cache
+        turns: list[asyncio.Task[Turn]] = []
+        scope = _REQUEST_TURNS.set(turns)
         try:
             response = await self.handler.handle(request)
         except Exception:
             log.exception("slack request could not be handled")
             response = Response(status_code=500)
-        if response.status_code >= 500:
+        finally:
+            _REQUEST_TURNS.reset(scope)
+        # Ack only when the turn has ended (or the budget is spent): if this replica dies
+        # first, Slack gets no 200 and redelivers the event to another replica.
+        retry = self.runtime is not None and await self.runtime.settle(
+            turns, self.settings.ack_budget_s
+        )
+        if response.status_code >= 500 or retry:
             # bolt answers 500 when e.g. auth.test is unreachable: ask Slack to retry later
             return Response("try again later", status_code=503)
         return response
@@ -206,8 +227,7 @@ class SlackChannel:
             payload=action.get("value"),
             raw=body,
         )
-        assert self.runtime is not None
-        self.runtime.spawn(self.runtime.pipeline.handle(message, self.outbound), name="slack-turn")
+        self._start(message)
 
     def _turn(self, address: Address, message_id: str, event: dict[str, Any]) -> None:
         text = _MENTION.sub("", event.get("text", "")).strip()
@@ -219,9 +239,17 @@ class SlackChannel:
             user_name=event.get("user", ""),
             raw=event,
         )
+        self._start(message)
+
+    def _start(self, message: InboundMessage) -> None:
+        """Run the turn in the background; an HTTP request waits for it before acking."""
         assert self.runtime is not None
-        # Work in the background: bolt has already acked, and Slack retries after 3 s.
-        self.runtime.spawn(self.runtime.pipeline.handle(message, self.outbound), name="slack-turn")
+        task = self.runtime.spawn(
+            self.runtime.pipeline.handle(message, self.outbound), name="slack-turn"
+        )
+        turns = _REQUEST_TURNS.get(None)
+        if turns is not None:  # Socket Mode: bolt acks the envelope itself
+            turns.append(task)
 
     async def _staff(self, item: dict[str, Any]) -> None:
         if self.staff_handler is None:

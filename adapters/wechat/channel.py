@@ -75,24 +75,22 @@ class WeChatOutbound:
 
 
 class PassiveSink:
-    """Replies ready within the budget become the HTTP answer; later ones go through the API."""
+    """The first reply ready within the budget is the HTTP answer; the rest go through the API."""
 
     def __init__(self, outbound: WeChatOutbound) -> None:
         self._outbound = outbound
-        self.ready: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
+        self.ready: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self.expired = False
 
     async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
-        """Hand the replies to the waiting webhook, or send them if it has given up waiting.
-
-        (Counting sent messages is the pipeline's Send step's job, not the adapter's.)
-        """
-        if not replies:
-            return
-        if not self.expired and not self.ready.done():
-            self.ready.set_result(list(replies))
-            return
-        await self._outbound.deliver(address, replies)
+        """Hand the first reply to the waiting webhook; send the others (or all, too late)."""
+        if replies and not self.expired and not self.ready.done():
+            if self._outbound.menus is not None:  # "2" next time picks from this menu
+                await self._outbound.menus.shown(address.account, address.user_id, replies[:1])
+            self.ready.set_result(replies[0])
+            replies = replies[1:]
+        if replies:
+            await self._outbound.deliver(address, replies)
 
 
 class WeChatChannel:
@@ -181,14 +179,7 @@ class WeChatChannel:
             return_when=asyncio.FIRST_COMPLETED,
         )
         if sink.ready.done():
-            replies = sink.ready.result()
-            if self.outbound.menus is not None:  # the turn's last menu, whichever way it goes
-                address = inbound.to_model(raw).address
-                await self.outbound.menus.shown(address.account, address.user_id, replies)
-            if len(replies) > 1:  # one passive reply is allowed; the rest go through the API
-                assert self.runtime is not None
-                self.runtime.spawn(self._send_rest(raw, replies[1:]), name="wechat-rest")
-            return self._passive(raw, to_text(replies[0]), query)
+            return self._passive(raw, to_text(sink.ready.result()), query)
         sink.expired = True
         if task.done() and task.result().outcome.retry_helps:
             outcome: Outcome = task.result().outcome
@@ -196,15 +187,6 @@ class WeChatChannel:
                 "retry later", status_code=503 if outcome is Outcome.UNAVAILABLE else 500
             )
         return PlainTextResponse("success")  # nothing to say, or the answer will come by API
-
-    async def _send_rest(self, raw: object, replies: list[Reply]) -> None:
-        message = inbound.to_model(raw)
-        try:
-            await self.outbound.send(message.address, replies)
-        except DeliveryError as exc:
-            log.error(
-                "wechat follow-up reply not delivered", extra={"code": exc.code, "error": str(exc)}
-            )
 
     def _passive(self, raw: object, text: str, query: dict[str, str]) -> Response:
         xml = create_reply(text, message=raw).render()

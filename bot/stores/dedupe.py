@@ -5,19 +5,27 @@ is acknowledged without a second reply. A retry of a message still marked
 *processing* is taken over when the replica that owned it has stopped
 heartbeating (it crashed), so a crash never loses the message; a message whose
 handling raised is released at once so the platform's retry runs it again.
+A released marker stays behind as *released*, so the retry's claim says
+:attr:`Claim.RETRY` and the send step knows to skip replies already sent.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from enum import StrEnum
 from typing import cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.keys import Keys
+from bot.stores.deferred import Deferred
 
 _DONE = b"d"
 _PROCESSING = b"p:"
+_RELEASED = b"r"
 
 # Replace the marker only if it still holds what we read (compare-and-set).
 _TAKEOVER = """
@@ -27,8 +35,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# KEYS: marker.  ARGV: our processing value, released value, ttl ms.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
 return 0
 """
 
@@ -36,9 +47,15 @@ return 0
 class Claim(StrEnum):
     """Outcome of :meth:`Deduper.claim`."""
 
-    NEW = "new"  # ours to process
+    NEW = "new"  # ours to process, first time
+    RETRY = "retry"  # ours to process; an earlier attempt failed or its replica died
     DONE = "done"  # already answered: acknowledge, say nothing
     IN_FLIGHT = "in_flight"  # a live replica is processing it right now
+
+    @property
+    def ours(self) -> bool:
+        """Whether this replica now processes the message."""
+        return self in (Claim.NEW, Claim.RETRY)
 
 
 class Deduper:
@@ -52,6 +69,7 @@ class Deduper:
         replica_id: str,
         processing_ttl_s: int,
         done_ttl_s: int,
+        deferred: Deferred | None = None,
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -60,10 +78,25 @@ class Deduper:
         self._done_s = done_ttl_s
         self._takeover = redis.register_script(_TAKEOVER)
         self._release = redis.register_script(_RELEASE)
+        self._release_args: list[bytes | int] = [self._mine, _RELEASED, done_ttl_s * 1000]
+        self._active: set[str] = set()  # markers this process is working on right now
+        self._deferred = deferred or Deferred()
 
     async def claim(self, conversation: str, message_id: str) -> Claim:
         """Claim a message for processing by this replica."""
         key = self._keys.dedupe(conversation, message_id)
+        try:
+            claim = await self._claim(key)
+        except (RedisConnectionError, RedisTimeoutError):
+            # SET NX may have landed with its answer lost: release it once Redis is back
+            # (unless a retry here has taken it up since), or other replicas wait on it.
+            await self._deferred.run(lambda: self._release_if_idle(key))
+            raise
+        if claim.ours:
+            self._active.add(key)
+        return claim
+
+    async def _claim(self, key: str) -> Claim:
         if await self._redis.set(key, self._mine, nx=True, px=self._processing_ms):
             return Claim.NEW
         current = cast(bytes | None, await self._redis.get(key))
@@ -72,20 +105,50 @@ class Deduper:
             return Claim.NEW if ok else Claim.IN_FLIGHT
         if current == _DONE:
             return Claim.DONE
-        if current != self._mine and not await self._owner_alive(current):
+        if current == self._mine and key not in self._active:
+            # Ours, but nothing here works on it: a release that Redis missed. Take it again.
+            return Claim.RETRY
+        if current == _RELEASED or (current != self._mine and not await self._owner_alive(current)):
             taken = await self._takeover(
                 keys=[key], args=[current, self._mine, self._processing_ms]
             )
-            return Claim.NEW if taken else Claim.IN_FLIGHT
+            return Claim.RETRY if taken else Claim.IN_FLIGHT
         return Claim.IN_FLIGHT
+
+    async def _release_if_idle(self, key: str) -> None:
+        if key not in self._active:
+            await self._release(keys=[key], args=self._release_args)
+
+    def finished(self, conversation: str, message_id: str) -> None:
+        """This process stopped working on the message (done, released or failed)."""
+        self._active.discard(self._keys.dedupe(conversation, message_id))
+
+    async def wait(self, conversation: str, message_id: str, timeout_s: float) -> Claim:
+        """Claim, and while another replica has the message in flight, keep trying.
+
+        A retry arriving while the first delivery is still being handled waits
+        for it to finish (then it is a duplicate); if the replica handling it
+        crashed, the claim is taken over once its heartbeat has expired.
+        """
+        deadline = time.monotonic() + timeout_s
+        claim = await self.claim(conversation, message_id)
+        while claim is Claim.IN_FLIGHT and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            claim = await self.claim(conversation, message_id)
+        return claim
 
     async def done(self, conversation: str, message_id: str) -> None:
         """Mark the message answered; retries from now on are acknowledged silently."""
         await self._redis.set(self._keys.dedupe(conversation, message_id), _DONE, ex=self._done_s)
 
     async def release(self, conversation: str, message_id: str) -> None:
-        """Forget our claim after a failure, so the platform's retry processes it again."""
-        await self._release(keys=[self._keys.dedupe(conversation, message_id)], args=[self._mine])
+        """Forget our claim after a failure, so the platform's retry processes it again.
+
+        If Redis is down the release is replayed when it is back, so a retry that
+        another replica receives is not taken for in flight for long.
+        """
+        key = self._keys.dedupe(conversation, message_id)
+        await self._deferred.run(lambda: self._release(keys=[key], args=self._release_args))
 
     async def _owner_alive(self, marker: bytes) -> bool:
         owner = marker[len(_PROCESSING) :].decode(errors="replace")
