@@ -21,7 +21,14 @@ API for tests (all methods are safe to call from the test's own loop)::
     ding.fail_next = [500, 429]        # the next sends answer these statuses (Retry-After: 0)
     ding.fail_token_next = [500]       # the next accessToken calls answer these statuses
     ding.webhooks_expired = True       # sessionWebhooks answer errcode 300001
+    ding.listener = fn                 # fn(path, body) on each accepted send (fake's thread)
     ding.stop()
+
+By default ``push`` sends a frame to every connected client. With
+``FakeDingTalk(redeliver_after_s=10)`` it behaves like the gateway with several
+connections: each frame goes to one connection (round robin), and a frame not
+acked within ``redeliver_after_s``, or whose connection closed, is sent again to
+another connection under a new frame id with the same data.
 
 ``robot_message`` builds a payload like DingTalk's (1:1 or group @-mention,
 valid or expired webhook); ``signed_headers`` signs an HTTP outgoing-mode
@@ -38,6 +45,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -48,8 +56,13 @@ CLIENT_ID, CLIENT_SECRET, ROBOT = "dingtestapp", "dingtestsecret", "robot-1"
 class FakeDingTalk:
     """The DingTalk gateway and OpenAPI on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, redeliver_after_s: float | None = None) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []  # (endpoint, body)
+        self.listener: Callable[[str, dict[str, Any]], None] | None = None
+        self.redeliver_after_s = redeliver_after_s
+        self.redeliveries = 0
+        self._unacked: dict[str, tuple[dict[str, Any], float, web.WebSocketResponse]] = {}
+        self._next_socket = 0
         self.acks: list[dict[str, Any]] = []
         self.token_fetches = 0
         self.fail_next: list[int] = []
@@ -69,7 +82,13 @@ class FakeDingTalk:
         return self
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        async def cleanup() -> None:
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
@@ -88,6 +107,8 @@ class FakeDingTalk:
         self._loop.run_until_complete(site.start())
         self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
         self._ready.set()
+        if self.redeliver_after_s is not None:
+            self._loop.create_task(self._redeliver_loop())
         self._loop.run_forever()
 
     @property
@@ -123,7 +144,9 @@ class FakeDingTalk:
         self.connections += 1
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                self.acks.append(json.loads(msg.data))
+                ack = json.loads(msg.data)
+                self.acks.append(ack)
+                self._unacked.pop(ack.get("headers", {}).get("messageId", ""), None)
         return ws
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -152,34 +175,47 @@ class FakeDingTalk:
         if self.webhooks_expired and request.path.startswith("/session/"):
             return web.json_response({"errcode": 300001, "errmsg": "session webhook expired"})
         self.sent.append((request.path, body))
+        if self.listener is not None:
+            self.listener(request.path, body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     # -- driving the gateway -------------------------------------------------
 
     def push(self, data: dict[str, Any], *, frame_id: str | None = None) -> str:
-        """Send a robot message as a CALLBACK frame to every connected client."""
+        """Send a robot message as a CALLBACK frame (see the module docstring for to whom)."""
         frame_id = frame_id or uuid.uuid4().hex
-        frame = {
-            "specVersion": "1.0",
-            "type": "CALLBACK",
-            "headers": {
-                "appId": "a1",
-                "connectionId": "c1",
-                "contentType": "application/json",
-                "messageId": frame_id,
-                "time": str(int(time.time() * 1000)),
-                "topic": "/v1.0/im/bot/messages/get",
-            },
-            "data": json.dumps(data, ensure_ascii=False),
-        }
+        asyncio.run_coroutine_threadsafe(self._push(data, frame_id), self._loop).result(5)
+        return frame_id
 
-        async def send() -> None:
+    async def _push(self, data: dict[str, Any], frame_id: str) -> None:
+        frame = _callback_frame(data, frame_id)
+        if self.redeliver_after_s is None:
             for ws in self._sockets:
                 if not ws.closed:
-                    await ws.send_str(json.dumps(frame, ensure_ascii=False))
+                    await ws.send_str(frame)
+            return
+        open_sockets = [ws for ws in self._sockets if not ws.closed]
+        if not open_sockets:  # nobody connected: keep it for the redelivery loop
+            self._unacked[frame_id] = (data, 0.0, web.WebSocketResponse())
+            return
+        self._next_socket += 1
+        ws = open_sockets[self._next_socket % len(open_sockets)]
+        self._unacked[frame_id] = (data, time.monotonic(), ws)
+        try:
+            await ws.send_str(frame)
+        except ConnectionError:
+            pass  # the redelivery loop sends it elsewhere
 
-        asyncio.run_coroutine_threadsafe(send(), self._loop).result(5)
-        return frame_id
+    async def _redeliver_loop(self) -> None:
+        assert self.redeliver_after_s is not None
+        while True:
+            await asyncio.sleep(0.2)
+            now = time.monotonic()
+            for frame_id, (data, sent_at, ws) in list(self._unacked.items()):
+                if ws.closed or now - sent_at > self.redeliver_after_s:
+                    self._unacked.pop(frame_id, None)
+                    self.redeliveries += 1
+                    await self._push(data, uuid.uuid4().hex)
 
     def ping(self) -> str:
         """Send a SYSTEM ping frame (the client must echo it); returns its frame id."""
@@ -217,18 +253,48 @@ class FakeDingTalk:
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
 
     def texts(self) -> list[str]:
-        out = []
-        for _, body in self.sent:
-            if "text" in body:
-                out.append(body["text"]["content"])
-            elif "actionCard" in body:
-                out.append(body["actionCard"]["text"])
-            elif "markdown" in body:
-                out.append(body["markdown"]["text"])
-            elif "msgParam" in body:
-                param = json.loads(body["msgParam"])
-                out.append(param.get("content") or param.get("text", ""))
-        return out
+        return [t for _, body in self.sent if (t := message_text(body)) is not None]
+
+    async def apush(self, data: dict[str, Any]) -> str:
+        """:meth:`push` for callers on another event loop, without blocking it."""
+        frame_id = uuid.uuid4().hex
+        await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(self._push(data, frame_id), self._loop)
+        )
+        return frame_id
+
+
+def message_text(body: dict[str, Any]) -> str | None:
+    """The text of a send body (webhook or OpenAPI, any message type), None if unknown."""
+    if "text" in body:
+        return str(body["text"]["content"])
+    if "actionCard" in body:
+        return str(body["actionCard"]["text"])
+    if "markdown" in body:
+        return str(body["markdown"]["text"])
+    if "msgParam" in body:
+        param = json.loads(body["msgParam"])
+        return str(param.get("content") or param.get("text", ""))
+    return None
+
+
+def _callback_frame(data: dict[str, Any], frame_id: str) -> str:
+    return json.dumps(
+        {
+            "specVersion": "1.0",
+            "type": "CALLBACK",
+            "headers": {
+                "appId": "a1",
+                "connectionId": "c1",
+                "contentType": "application/json",
+                "messageId": frame_id,
+                "time": str(int(time.time() * 1000)),
+                "topic": "/v1.0/im/bot/messages/get",
+            },
+            "data": json.dumps(data, ensure_ascii=False),
+        },
+        ensure_ascii=False,
+    )
 
 
 def robot_message(
@@ -239,6 +305,7 @@ def robot_message(
     conversation: str = "cidU1",
     group: bool = False,
     webhook_valid: bool = True,
+    staff_id: str = "staff1",
 ) -> dict[str, Any]:
     """A robot message payload as DingTalk sends it."""
     expires = int(time.time() * 1000) + (3600_000 if webhook_valid else -1000)
@@ -246,7 +313,7 @@ def robot_message(
         "msgId": msg_id,
         "conversationId": conversation,
         "conversationType": "2" if group else "1",
-        "senderStaffId": "staff1",
+        "senderStaffId": staff_id,
         "senderId": "$:LWCP_v1:$abc",
         "senderNick": "张三",
         "text": {"content": (" " if group else "") + text},

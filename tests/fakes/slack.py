@@ -14,6 +14,7 @@ import hmac
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -38,6 +39,8 @@ class FakeSlack:
     _ts: Any = field(default_factory=lambda: itertools.count(1))
     acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acks received
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    # called with (method, args) for each accepted chat.postMessage/chat.update
+    listener: Callable[[str, dict[str, Any]], None] | None = None
 
     async def start(self) -> FakeSlack:
         app = web.Application()
@@ -82,6 +85,8 @@ class FakeSlack:
                 {"ok": True, "user_id": BOT_USER, "bot_id": "B0001", "team_id": TEAM}
             )
         if method in ("chat.postMessage", "chat.update"):
+            if self.listener is not None:
+                self.listener(method, args)
             return web.json_response(
                 {
                     "ok": True,

@@ -17,6 +17,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ class FakeWeChat:
     current_token: str = ""
     runner: web.AppRunner | None = None
     base_url: str = ""
+    # called with each accepted customer-service message body
+    listener: Callable[[dict[str, Any]], None] | None = None
 
     async def start(self, port: int = 0) -> FakeWeChat:
         """Listen on 127.0.0.1 (``port`` 0: any free port); ``base_url`` is then set."""
@@ -76,7 +79,10 @@ class FakeWeChat:
             return web.json_response({"errcode": 42001, "errmsg": "access_token expired"})
         if token != self.current_token:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
-        self.sent.append(json.loads(await request.read()))
+        message = json.loads(await request.read())
+        self.sent.append(message)
+        if self.listener is not None:
+            self.listener(message)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     def expire_token(self) -> None:
