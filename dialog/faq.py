@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from nlu.normalize import for_classifier
+from nlu.tfidf import TextVectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +37,18 @@ class FaqIndex:
             analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True
         )
         self._matrix = self._vectorizer.fit_transform(questions) if questions else None
+        # questions x n-grams, dense and transposed: a few hundred rows, read per message
+        self._by_feature = (
+            np.ascontiguousarray(self._matrix.T.toarray()) if self._matrix is not None else None
+        )
+        self._vectors = TextVectors(self._vectorizer) if questions else None
 
     def best(self, question: str) -> FaqMatch | None:
         """The closest FAQ, or None when there are no FAQs."""
-        if self._matrix is None:
+        if self._by_feature is None or self._vectors is None:
             return None
-        vector = self._vectorizer.transform([for_classifier(question)])
-        scores = np.asarray((self._matrix @ vector.T).todense()).ravel()
+        index, weights = self._vectors.row(for_classifier(question))
+        scores = weights @ self._by_feature[index]
         row = int(scores.argmax())
         faq_id, answer = self._rows[row]
         return FaqMatch(faq_id, float(scores[row]), answer)

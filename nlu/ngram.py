@@ -2,7 +2,8 @@
 
 Fitted with scikit-learn; saved as plain arrays (safetensors) and a JSON
 vocabulary, never pickled, so a model directory is safe to load and easy to
-inspect. Prediction is a sparse matrix product and a softmax.
+inspect. Prediction sums the class weights of a text's n-grams (``nlu/tfidf.py``: the
+same TF-IDF as scikit-learn, without its per-call overhead) and a softmax.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+
+from nlu.tfidf import TextVectors
 
 _OPTIONS = {"analyzer": "char", "ngram_range": (1, 3), "sublinear_tf": True, "lowercase": False}
 
@@ -27,6 +30,8 @@ class NgramClassifier:
         self.vectorizer = vectorizer
         self.coef = coef.astype(np.float32)
         self.intercept = intercept.astype(np.float32)
+        self._by_feature = np.ascontiguousarray(self.coef.T)  # one row of class weights per n-gram
+        self._vectors = TextVectors(vectorizer)
 
     @classmethod
     def fit(
@@ -42,8 +47,10 @@ class NgramClassifier:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, one row per text."""
-        logits = self.vectorizer.transform(texts) @ self.coef.T + self.intercept
-        logits = np.asarray(logits, dtype=np.float32)
+        logits = np.empty((len(texts), self.coef.shape[0]), dtype=np.float32)
+        for i, text in enumerate(texts):
+            index, weights = self._vectors.row(text)
+            logits[i] = weights.astype(np.float32) @ self._by_feature[index] + self.intercept
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
