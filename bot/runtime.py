@@ -35,6 +35,10 @@ from bot.turn import Turn
 
 log = logging.getLogger(__name__)
 
+# A replica counts as dead once it has missed this many heartbeats. Generous, because a
+# replica whose event loop stalls under overload must not have its messages taken over
+# (and answered twice); a crash is still detected within seconds.
+HEARTBEAT_BEATS = 8
 Hook = Callable[[], Awaitable[None]]
 Check = Callable[[], Awaitable[bool]]
 
@@ -96,8 +100,8 @@ class Runtime:
                 ledger=SendLedger(
                     self.redis, self.keys, ttl_s=settings.dedupe_ttl_s, deferred=self.deferred
                 ),
-                # a heartbeat lives 5 beats (see _beat); wait one beat more than that
-                inflight_wait_s=settings.replica_heartbeat_s * 6,
+                # a heartbeat lives HEARTBEAT_BEATS beats (see _beat); wait one beat more
+                inflight_wait_s=settings.replica_heartbeat_s * (HEARTBEAT_BEATS + 1),
             )
         )
         self._heartbeat: asyncio.Task[None] | None = None
@@ -259,7 +263,7 @@ class Runtime:
             return False
 
     async def _beat(self) -> None:
-        ttl_ms = int(self.settings.replica_heartbeat_s * 5000)
+        ttl_ms = int(self.settings.replica_heartbeat_s * HEARTBEAT_BEATS * 1000)
         await self.redis.set(self.keys.replica(self.replica_id), b"1", px=ttl_ms)
 
     async def _heartbeat_loop(self) -> None:
