@@ -35,3 +35,15 @@ def test_other_norms_are_refused() -> None:
     vectorizer = TfidfVectorizer(norm="l1").fit(TRAIN)
     with pytest.raises(ValueError):
         TextVectors(vectorizer)
+
+
+def test_batched_and_single_predictions_agree(bundled_model_dir) -> None:
+    """Big batches take scikit-learn's path, single texts the fast one: same probabilities."""
+    from nlu.model import IntentModel
+    from nlu.ngram import BATCH_MIN
+
+    ngram = IntentModel.load(bundled_model_dir).ngram
+    texts = [f"我的订单{i}到哪了" for i in range(BATCH_MIN + 4)] + ["how much is shipping"]
+    batched = ngram.predict_proba(texts)
+    singles = np.vstack([ngram.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(batched, singles, atol=1e-5)
