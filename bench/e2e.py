@@ -34,15 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.settings import load_settings
 from nlu.loader import resolve_model_dir
 from tests.system.cluster import RedisServer
-from tests.system.load import (
-    Driver,
-    Ledger,
-    calibrate,
-    check,
-    open_loop,
-    settle,
-    texts_for,
-)
+from tests.system.ledger import Ledger, check, settle
+from tests.system.load import Driver, calibrate, open_loop, texts_for
 from tests.system.stack import Stack
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.system.cluster import Replica
-from tests.system.load import Ledger, Platforms
+from tests.system.ledger import Ledger
+from tests.system.load import Platforms
 
 # Load tests measure the bot, not the per-user limit (tests/core covers that).
 GENEROUS = {"per_minute": 100_000, "burst": 1_000}

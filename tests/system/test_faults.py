@@ -14,17 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.system.cluster import RedisServer
-from tests.system.load import (
-    CANDIDATES,
-    Driver,
-    Ledger,
-    Report,
-    calibrate,
-    check,
-    open_loop,
-    settle,
-    texts_for,
-)
+from tests.system.ledger import Ledger, Report, check, settle
+from tests.system.load import CANDIDATES, Driver, calibrate, open_loop, texts_for
 from tests.system.stack import Stack
 
 pytestmark = pytest.mark.slow
