@@ -27,6 +27,12 @@ DEDUPE_HITS = Counter(
     ["platform"],
     registry=REGISTRY,
 )
+SHED = Counter(
+    "bot_shed_total",
+    "Messages refused with 503 (no ack) because the replica had MAX_IN_FLIGHT turns running",
+    ["platform"],
+    registry=REGISTRY,
+)
 RATE_LIMITED = Counter(
     "bot_rate_limited_total",
     "Messages dropped by the per-user rate limit",

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+from bot import metrics
 from bot.brain import Brain, EchoBrain, Handoff, NoHandoff
 from bot.channels import Channel
 from bot.keys import Keys
@@ -186,6 +187,19 @@ class Runtime:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def admit(self, platform: str) -> bool:
+        """Whether this replica takes another message now (a refusal is counted).
+
+        Past ``max_in_flight`` running turns a new one would wait longer than the
+        platform does, and the platform's retry would add to the pile until
+        throughput collapses; refusing it (503, or no ack) lets the platform
+        deliver it again when there is room, here or on another replica.
+        """
+        if len(self._tasks) < self.settings.max_in_flight:
+            return True
+        metrics.SHED.labels(platform).inc()
+        return False
 
     async def settle(self, tasks: Sequence[asyncio.Task[Turn]], budget_s: float) -> bool:
         """Wait up to ``budget_s`` for turns; True if one ended asking for a redelivery.

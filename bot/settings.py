@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     shutdown_drain_s: float = 10.0
     # Slack and DingTalk are acked once the turn ends or this budget runs out (Slack waits 3 s)
     ack_budget_s: float = 2.5
+    # past this many turns running, new messages get 503 / no ack and the platform retries later
+    max_in_flight: int = Field(default=200, ge=1)
 
     # redis and conversation state
     redis_url: str | None = None

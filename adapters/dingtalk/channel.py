@@ -91,8 +91,10 @@ class DingTalkChannel:
         The stream acks a frame only after this, so a replica dying mid-turn leaves
         it unacked and the gateway redelivers it to another connection.
         """
-        task = await self.accept(data)
         assert self.runtime is not None
+        if not self.runtime.admit("dingtalk"):
+            return True  # no ack: the gateway redelivers it, here or to another replica
+        task = await self.accept(data)
         return task is not None and await self.runtime.settle([task], self.settings.ack_budget_s)
 
     async def accept(self, data: dict[str, Any]) -> asyncio.Task[Turn] | None:

@@ -147,6 +147,8 @@ class SlackChannel:
         if not self.verifier.is_valid_request(text, dict(request.headers)):
             return Response("invalid signature", status_code=401)  # forged, or outside 5 minutes
         _check_parsable(body, request.headers.get("content-type", ""))
+        if self.runtime is not None and not self.runtime.admit("slack"):
+            return Response("busy, retry later", status_code=503)  # Slack retries
         request._body = body  # bolt reads request.body(); starlette serves it from this cache
         turns: list[asyncio.Task[Turn]] = []
         scope = _REQUEST_TURNS.set(turns)

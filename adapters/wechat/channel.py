@@ -162,6 +162,8 @@ class WeChatChannel:
             return PlainTextResponse("success")
         if message.event in IGNORED_EVENTS:  # the user opened a menu link: nothing to answer
             return PlainTextResponse("success")
+        if not runtime.admit("wechat"):
+            return PlainTextResponse("busy, retry later", status_code=503)
         await window.inbound(message.address.account, message.user_id)
         if self.outbound.menus is not None:  # "2" after a numbered menu picks choice 2
             message = await self.outbound.menus.resolve(message)

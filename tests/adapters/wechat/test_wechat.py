@@ -366,3 +366,20 @@ async def test_numbered_menu_and_answers_by_number(make_runtime, wechat_api) -> 
     assert "got:text:None:人工客服" in await say(" 3 ")  # a quick reply comes back as its text
     await say("menu", "o14")
     assert "got:text:None:9" in await say("9", "o14")  # out of range: left as typed
+
+
+async def test_a_replica_at_max_in_flight_sheds_with_503_then_takes_the_retry(
+    make_runtime, wechat_api
+) -> None:
+    runtime, _, client = await _bot(make_runtime, wechat_api, max_in_flight=1)
+    busy = asyncio.Event()
+    running = runtime.spawn(busy.wait(), name="a long turn")
+    shed_before = metrics.SHED.labels("wechat")._value.get()
+    xml = fake.text_xml("o-shed", "你好", msg_id="7001")
+    refused = await _post(client, *fake.plain_post(xml))
+    assert refused.status_code == 503  # WeChat retries the same MsgId
+    assert metrics.SHED.labels("wechat")._value.get() == shed_before + 1
+    busy.set()
+    await running
+    retry = await _post(client, *fake.plain_post(xml))
+    assert retry.status_code == 200 and "echo:你好" in retry.text
