@@ -97,7 +97,11 @@ def check(ledger: Ledger, expected: Expected) -> Report:
         report.duplicates += sum((Counter(got_texts) - Counter(want_texts)).values())
         report.missing += sum((Counter(want_texts) - Counter(got_texts)).values())
         if got_texts != want_texts:
-            report.problems.append(_describe(conv, ledger, want_texts))
+            problem = _describe(conv, ledger, want_texts)
+            if Counter(got_texts) != Counter(want_texts):  # lost or repeated: list these first
+                report.problems.insert(0, problem)
+            else:
+                report.problems.append(problem)
             continue
         report.in_order += 1
         position = 0
