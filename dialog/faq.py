@@ -33,15 +33,14 @@ class FaqIndex:
                 for question in variants:
                     questions.append(for_classifier(str(question)))
                     self._rows.append((str(faq["id"]), faq.get("answer", {})))
-        self._vectorizer = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True
-        )
-        self._matrix = self._vectorizer.fit_transform(questions) if questions else None
-        # questions x n-grams, dense and transposed: a few hundred rows, read per message
-        self._by_feature = (
-            np.ascontiguousarray(self._matrix.T.toarray()) if self._matrix is not None else None
-        )
-        self._vectors = TextVectors(self._vectorizer) if questions else None
+        self._by_feature: np.ndarray | None = None
+        self._vectors: TextVectors | None = None
+        if questions:
+            vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
+            matrix = vectorizer.fit_transform(questions)
+            # n-grams x questions, dense: a few hundred columns, read per message
+            self._by_feature = np.ascontiguousarray(matrix.T.toarray())
+            self._vectors = TextVectors(vectorizer)
 
     def best(self, question: str) -> FaqMatch | None:
         """The closest FAQ, or None when there are no FAQs."""
