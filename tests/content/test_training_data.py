@@ -23,14 +23,27 @@ INTENTS = {
     "out_of_scope",
 }  # fmt: skip
 SLOTS = {"order_id", "tracking_no", "phone", "address", "reason", "date", "invoice_title"}
-MINIMUM = {"zh-CN": 45, "en": 25}
+MINIMUM = {"zh-CN": 150, "en": 60}
 ANNOTATION = re.compile(r"\[([^\[\]()]+)\]\(([a-z_]+)\)")
+EMOTICON = re.compile(r"\[[\u4e00-\u9fff]{1,4}\](?!\()")
 
 
 def _load(lang: str) -> dict[str, Any]:
-    data = yaml.safe_load((NLU_DIR / f"{lang}.yml").read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    return data
+    """Every file of ``lang`` merged: {"version", "lang", "intents": {intent: [examples]}}."""
+    merged: dict[str, Any] = {"version": 1, "lang": lang, "intents": {}}
+    for path in sorted(NLU_DIR.glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert isinstance(data, dict) and data["version"] == 1, path
+        if data["lang"] != lang:
+            continue
+        for intent, examples in data["intents"].items():
+            merged["intents"].setdefault(intent, []).extend(examples)
+    return merged
+
+
+def test_every_file_names_a_known_language() -> None:
+    for path in NLU_DIR.glob("*.yml"):
+        assert yaml.safe_load(path.read_text(encoding="utf-8"))["lang"] in MINIMUM, path
 
 
 def _plain(utterance: str) -> str:
@@ -74,8 +87,9 @@ def test_annotations_are_balanced_and_name_known_slots(lang: str) -> None:
             for value, entity in ANNOTATION.findall(example):
                 assert entity in SLOTS, f"unknown entity {entity!r} in {example!r}"
                 assert value.strip() == value and value, example
-            # Once the well-formed annotations are gone, no bracket may remain.
-            rest = ANNOTATION.sub("", example)
+            # Once the well-formed annotations and WeChat emoticons ([流泪]) are gone,
+            # no bracket may remain.
+            rest = EMOTICON.sub("", ANNOTATION.sub("", example))
             assert not re.search(r"[\[\]]|\]\(", rest), f"unbalanced annotation: {example!r}"
 
 
