@@ -67,7 +67,7 @@ def bert_base_variant(source: Path, target: Path) -> Path:
     BertForSequenceClassification(config).save_pretrained(target / "encoder")
     tokenizer.save_pretrained(target / "encoder")
     meta = json.loads((target / "metadata.json").read_text(encoding="utf-8"))
-    meta.update(has_encoder=True, neural_weight=0.01)
+    meta.update(has_encoder=True, weights={"ngram": 0.99, "encoder": 0.01}, gate=1.0)
     (target / "metadata.json").write_text(json.dumps(meta), encoding="utf-8")
     return target
 

@@ -7,13 +7,12 @@ published reference numbers. The Chinese sets are benchmark-only: nothing
 trained here is saved.
 
     .venv/bin/python bench/nlu_accuracy.py [--data ../shared/data] [--only banking77,cais]
-        [--epochs 8] [--json out.json]
+        [--no-pretrained] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -27,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nlu.data import Dataset
 from nlu.datasets import read
-from nlu.encoder import EncoderConfig
 from nlu.evaluate import percentile_ms, score, timed_single_parses
 from nlu.model import TrainSettings
 from nlu.normalize import for_classifier
@@ -117,7 +115,7 @@ def run(
         "published": PUBLISHED[name],
         "p50_ms": round(percentile_ms(latencies, 50), 2),
         "minutes": round((time.monotonic() - started) / 60, 1),
-        "mix": model.neural_weight,
+        "mix": round(1 - model.weights.get("ngram", 1.0), 2),
     }
 
 
@@ -136,10 +134,10 @@ def main() -> None:
         "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
     parser.add_argument("--only", default="")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--no-pretrained", action="store_true", help="n-grams only")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    settings = TrainSettings(encoder=dataclasses.replace(EncoderConfig(), epochs=args.epochs))
+    settings = TrainSettings(pretrained=None) if args.no_pretrained else TrainSettings()
     chosen = [n for n in args.only.split(",") if n]
     rows = []
     print(

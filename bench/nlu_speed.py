@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.settings import load_settings
-from nlu.loader import bot_training_data, train_and_save
+from nlu.loader import bot_training_data, bot_validation_data, train_and_save
 from nlu.model import IntentModel
 from nlu.service import NLUService
 
@@ -82,14 +82,18 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp())
         settings = load_settings(data_dir=tmp)
         directory = train_and_save(
-            bot_training_data(settings), tmp / "model", settings=settings, progress=False
+            bot_training_data(settings),
+            tmp / "model",
+            settings=settings,
+            validation=bot_validation_data(settings),
+            progress=False,
         )
     model = IntentModel.load(directory)
     print(f"{'what':<44} result")
     for what, result in asyncio.run(measure(model)):
         print(f"{what:<44} {result}")
     print(
-        f"neural weight {model.neural_weight}; entity extraction and normalisation "
+        f"weights {model.weights}, gate {model.gate}; entity extraction and normalisation "
         "are in the service rows only"
     )
 

@@ -8,8 +8,11 @@ trained first (about half a minute for the bundled bot on two cores).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -17,12 +20,14 @@ import redis.asyncio as aioredis
 from bot.settings import Settings
 from nlu.data import Dataset, load_files
 from nlu.misses import MissRecorder
-from nlu.model import IntentModel, TrainSettings
+from nlu.model import IntentModel, TrainSettings, read_metadata
+from nlu.pretrained import DEFAULT_ENCODER, load_encoder
 from nlu.safety import SensitiveFilter
 from nlu.service import NLUService
 from nlu.train import train
 
 log = logging.getLogger(__name__)
+VALIDATION = "validation"  # the subfolder of <config dir>/nlu that chooses, never trains
 
 
 def current_link(settings: Settings) -> Path:
@@ -31,8 +36,14 @@ def current_link(settings: Settings) -> Path:
 
 
 def bot_training_data(settings: Settings) -> Dataset:
-    """The configured bot's training data."""
+    """The configured bot's training data: the files in ``<config dir>/nlu``."""
     return load_files([settings.config_dir / "nlu"])
+
+
+def bot_validation_data(settings: Settings) -> Dataset | None:
+    """``<config dir>/nlu/validation``, the bot's own validation set, if it has one."""
+    folder = settings.config_dir / "nlu" / VALIDATION
+    return load_files([folder]) if folder.is_dir() else None
 
 
 def train_and_save(
@@ -40,23 +51,42 @@ def train_and_save(
     out: Path | None,
     *,
     settings: Settings,
+    validation: Dataset | None = None,
     seed: int = 13,
     base_model: str | None = None,
+    pretrained: bool = True,
     progress: bool = True,
 ) -> Path:
     """Train on ``data`` into ``out`` (default: a new dir under the data dir, made current)."""
     from nlu.encoder import EncoderConfig
 
-    model = train(
-        data,
-        TrainSettings(seed=seed, encoder=EncoderConfig(seed=seed, base_model=base_model)),
-        progress=progress,
+    defaults = TrainSettings()
+    settings_ = TrainSettings(
+        seed=seed,
+        pretrained=defaults.pretrained if pretrained else None,
+        encoder=EncoderConfig(seed=seed, base_model=base_model),
     )
+    model = train(data, settings_, validation=validation, progress=progress)
     target = out or settings.data_dir / "models" / f"model-{data.digest()}-{seed}"
-    model.save(target)
+    _save_atomically(model, target)
     if out is None:
         _point_current(current_link(settings), target)
     return target
+
+
+def _save_atomically(model: IntentModel, target: Path) -> None:
+    """Write beside ``target``, then rename: two trainings at once never mix their files."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    model.save(staging)
+    old = target.with_name(f".{target.name}-old-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):  # retrained in place: swap the old one out
+        os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except OSError:  # another training of the same data and seed got there first
+        shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _point_current(link: Path, target: Path) -> None:
@@ -69,28 +99,50 @@ def _point_current(link: Path, target: Path) -> None:
 
 def resolve_model_dir(settings: Settings, *, train_if_stale: bool = True) -> Path:
     """The model directory to serve, training the bundled data first if needed."""
+    return usable_model_dir(settings, train_if_stale=train_if_stale) or train_current(settings)
+
+
+def usable_model_dir(settings: Settings, *, train_if_stale: bool = True) -> Path | None:
+    """``MODEL_DIR``, or the current model if it was trained on today's data; else None."""
     if settings.model_dir is not None:
         return settings.model_dir
     link = current_link(settings)
-    data = bot_training_data(settings)
-    if link.exists():
-        meta = IntentModel.load(link).metadata
-        if not train_if_stale or meta.get("data_hash") == data.digest():
-            return link.resolve()
-        log.info("training data changed since the current model was trained: retraining")
-    else:
+    if not link.exists():
         log.info("no trained model yet: training from %s", settings.config_dir / "nlu")
-    return train_and_save(data, None, settings=settings, progress=False)
+        return None
+    data, validation = bot_training_data(settings), bot_validation_data(settings)
+    meta = read_metadata(link)
+    fresh = meta.get("data_hash") == data.digest() and meta.get("validation_hash") == (
+        validation.digest() if validation else None
+    )
+    if fresh or not train_if_stale:
+        return link.resolve()
+    log.info("training data changed since the current model was trained: retraining")
+    return None
+
+
+def train_current(settings: Settings) -> Path:
+    """Train the bot's data (with its validation set) and make the result current."""
+    data, validation = bot_training_data(settings), bot_validation_data(settings)
+    return train_and_save(data, None, settings=settings, validation=validation, progress=False)
 
 
 def load_nlu(settings: Settings, *, redis: aioredis.Redis | None = None) -> NLUService:
-    """A ready-to-start :class:`NLUService` for ``settings``."""
-    directory = resolve_model_dir(settings)
+    """A ready-to-start :class:`NLUService` for ``settings``.
+
+    With no usable model it starts empty and trains one when started, so that
+    ``bot serve`` answers health checks (and says it is warming up) meanwhile.
+    """
+    directory = usable_model_dir(settings)
+    if directory is None:  # what the warm-up training needs must fail start-up, in one line
+        bot_training_data(settings)
+        load_encoder(TrainSettings().pretrained or DEFAULT_ENCODER)
     service = NLUService(
-        IntentModel.load(directory),
+        IntentModel.load(directory) if directory else None,
         sensitive=SensitiveFilter.from_file(settings.config_dir / "sensitive_words.txt"),
         misses=MissRecorder(redis, settings.redis_prefix) if redis is not None else None,
         cache_size=settings.nlu_cache_size,
+        warm_up=None if directory else lambda: train_current(settings),
     )
     service.model_dir = directory
     return service

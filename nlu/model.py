@@ -1,39 +1,41 @@
-"""The intent model: n-gram and encoder probabilities averaged, with an out-of-scope rule.
+"""The intent model: n-gram and pretrained-vector probabilities mixed, with an out-of-scope rule.
 
 A model directory holds::
 
-    encoder/              transformers save_pretrained layout (config, weights, tokenizer)
     ngram.safetensors     TF-IDF idf + linear weights      ngram_vocab.json
+    embed.safetensors     linear head over frozen pretrained sentence vectors (optional)
+    encoder/              a fine-tuned transformer, save_pretrained layout (optional)
     labels.json           intent names by class index
-    metadata.json         schema, data hash, date, settings, validation metrics
+    metadata.json         schema, data hash, date, settings, mixing weights, validation metrics
 
-Loading checks the schema version and that every file is there and readable,
-raising :class:`ModelError` with a clear message otherwise.
+Every part reads :func:`nlu.openers.request_text`: the message without the
+greeting or filler in front of the request. Loading checks the schema
+version, that every file is there and readable, and that the pretrained
+encoder the head was trained on is installed, raising :class:`ModelError`
+with a clear message otherwise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from bot.errors import BotError
 from nlu.data import Dataset
+from nlu.embedhead import EmbeddingClassifier
 from nlu.encoder import EncoderClassifier, EncoderConfig
 from nlu.ngram import NgramClassifier
-from nlu.normalize import for_classifier
-from nlu.types import OUT_OF_SCOPE
+from nlu.openers import request_text
+from nlu.pretrained import DEFAULT_ENCODER, load_encoder
+from nlu.types import OUT_OF_SCOPE, ModelError
 
-SCHEMA_VERSION = 1
-
-
-class ModelError(BotError):
-    """A model directory that cannot be used (missing, corrupt, or from a newer schema)."""
+SCHEMA_VERSION = 2
+NGRAM, EMBED, ENCODER = "ngram", "embed", "encoder"
 
 
 @dataclass(frozen=True)
@@ -41,40 +43,59 @@ class TrainSettings:
     """Everything that decides a trained model, recorded in its metadata."""
 
     seed: int = 13
-    neural_weight: float = 0.5  # 0 = n-grams only, 1 = encoder only
+    pretrained: str | None = DEFAULT_ENCODER  # frozen sentence vectors; None: n-grams only
     threshold: float = 0.3  # below this top confidence the intent is out_of_scope
-    validation_fraction: float = 0.1
+    validation_fraction: float = 0.15
+    # a transformer is fine-tuned only when encoder.base_model names one ("scratch": untrained)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
 
 class IntentModel:
-    """Predicts intent probabilities for normalised texts."""
+    """Predicts intent probabilities for raw texts."""
 
     def __init__(
         self,
         *,
         labels: list[str],
         ngram: NgramClassifier,
-        encoder: EncoderClassifier | None,
-        neural_weight: float,
+        embed: EmbeddingClassifier | None = None,
+        encoder: EncoderClassifier | None = None,
+        weights: Mapping[str, float] | None = None,
         threshold: float,
+        gate: float = 1.0,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self.labels = labels
         self.ngram = ngram
+        self.embed = embed
         self.encoder = encoder
-        self.neural_weight = neural_weight if encoder is not None else 0.0
+        self.weights = dict(weights or {NGRAM: 1.0})
         self.threshold = threshold
+        self.gate = gate
         self.metadata = metadata or {}
 
+    def parts(self, clean: list[str], ngram: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Each part's probabilities for texts already passed through ``request_text``."""
+        out = {NGRAM: self.ngram.predict_proba(clean) if ngram is None else ngram}
+        if self.embed is not None and self.weights.get(EMBED, 0) > 0:
+            out[EMBED] = self.embed.predict_proba(clean)
+        if self.encoder is not None and self.weights.get(ENCODER, 0) > 0:
+            out[ENCODER] = self.encoder.predict_proba(clean)
+        return out
+
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Probabilities over :attr:`labels` for raw texts (normalised here)."""
-        clean = [for_classifier(t) or t for t in texts]
+        """Probabilities over :attr:`labels` for raw texts (normalised here).
+
+        A cascade: the n-grams (a fraction of a millisecond) answer alone where
+        they are at least :attr:`gate` sure; only the rest pay for the
+        pretrained encoder (several milliseconds a text).
+        """
+        clean = [request_text(t) for t in texts]
         probs = self.ngram.predict_proba(clean)
-        if self.encoder is not None and self.neural_weight > 0:
-            probs = (
-                1 - self.neural_weight
-            ) * probs + self.neural_weight * self.encoder.predict_proba(clean)
+        unsure = np.flatnonzero(probs.max(axis=1) < self.gate)
+        if len(unsure) and any(w > 0 for name, w in self.weights.items() if name != NGRAM):
+            rest = [clean[i] for i in unsure]
+            probs[unsure] = mix(self.parts(rest, probs[unsure]), self.weights)
         return probs
 
     def decide(self, probs: np.ndarray) -> list[str]:
@@ -91,16 +112,25 @@ class IntentModel:
         """Write the model directory (see the module docstring)."""
         directory.mkdir(parents=True, exist_ok=True)
         self.ngram.save(directory)
+        if self.embed is not None:
+            self.embed.save(directory)
         if self.encoder is not None:
-            self.encoder.save(directory / "encoder")
+            self.encoder.save(directory / ENCODER)
         (directory / "labels.json").write_text(
             json.dumps(self.labels, ensure_ascii=False), encoding="utf-8"
+        )
+        pretrained = (
+            {"name": self.embed.encoder.name, "version": self.embed.encoder.version}
+            if self.embed is not None
+            else None
         )
         meta = {
             **self.metadata,
             "schema_version": SCHEMA_VERSION,
-            "neural_weight": self.neural_weight,
+            "weights": self.weights,
             "threshold": self.threshold,
+            "gate": self.gate,
+            "pretrained": pretrained,
             "has_encoder": self.encoder is not None,
         }
         (directory / "metadata.json").write_text(
@@ -110,7 +140,7 @@ class IntentModel:
     @classmethod
     def load(cls, directory: Path) -> IntentModel:
         """Load a model directory; :class:`ModelError` if it cannot be used."""
-        meta = _read_json(directory / "metadata.json")
+        meta = read_metadata(directory)
         version = int(meta.get("schema_version", 0))
         if version > SCHEMA_VERSION:
             raise ModelError(
@@ -118,12 +148,16 @@ class IntentModel:
                 f"understands ({SCHEMA_VERSION}); upgrade the bot or retrain"
             )
         labels = _read_json(directory / "labels.json")
+        pretrained = meta.get("pretrained")
+        # the encoder's own errors already say what is wrong with the package
+        vectors = load_encoder(pretrained["name"]) if pretrained else None
         try:
             ngram = NgramClassifier.load(directory)
+            embed = EmbeddingClassifier.load(directory, vectors) if vectors else None
             encoder = None
             if meta.get("has_encoder"):
                 max_len = int(meta.get("settings", {}).get("encoder", {}).get("max_len", 48))
-                encoder = EncoderClassifier.load(directory / "encoder", max_len=max_len)
+                encoder = EncoderClassifier.load(directory / ENCODER, max_len=max_len)
         except Exception as exc:
             raise ModelError(f"{directory}: model files are missing or corrupt ({exc})") from None
         if ngram.coef.shape[0] != len(labels):
@@ -131,11 +165,37 @@ class IntentModel:
         return cls(
             labels=labels,
             ngram=ngram,
+            embed=embed,
             encoder=encoder,
-            neural_weight=float(meta["neural_weight"]),
+            weights=_weights(meta),
             threshold=float(meta["threshold"]),
+            gate=float(meta.get("gate", 1.0)),
             metadata=meta,
         )
+
+
+def mix(parts: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """The weighted average of the parts' probabilities (weights of absent parts ignored)."""
+    used = {name: w for name, w in weights.items() if name in parts and w > 0}
+    if not used:
+        return parts[NGRAM]
+    total = sum(used.values())
+    return sum((w / total) * parts[name] for name, w in used.items())  # type: ignore[return-value]
+
+
+def _weights(meta: dict[str, Any]) -> dict[str, float]:
+    if "weights" in meta:
+        return {str(k): float(v) for k, v in meta["weights"].items()}
+    neural = float(meta.get("neural_weight", 0.0))  # schema 1: n-grams + encoder
+    return {NGRAM: 1 - neural, ENCODER: neural}
+
+
+def read_metadata(directory: Path) -> dict[str, Any]:
+    """A model directory's ``metadata.json`` alone, without loading any weights."""
+    meta = _read_json(directory / "metadata.json")
+    if not isinstance(meta, dict):
+        raise ModelError(f"{directory}: corrupt (metadata.json is not an object)")
+    return meta
 
 
 def _read_json(path: Path) -> Any:
@@ -147,47 +207,16 @@ def _read_json(path: Path) -> Any:
         raise ModelError(f"{path}: corrupt ({path.name} is not valid JSON)") from None
 
 
-def fit(data: Dataset, settings: TrainSettings, *, progress: bool = True) -> IntentModel:
-    """Train both halves on every example of ``data``."""
-    labels = data.intents
-    index = {name: i for i, name in enumerate(labels)}
-    texts = [for_classifier(e.text) or e.text for e in data.examples]
-    y = np.array([index[e.intent] for e in data.examples])
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    ngram = NgramClassifier.fit(texts, y, seed=settings.seed)
-    encoder = None
-    if settings.neural_weight > 0:
-        encoder = EncoderClassifier.fit(
-            texts, y, n_labels=len(labels), cfg=settings.encoder, progress=progress
-        )
-    return IntentModel(
-        labels=labels,
-        ngram=ngram,
-        encoder=encoder,
-        neural_weight=settings.neural_weight,
-        threshold=settings.threshold,
-    )
-
-
-def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """A stratified train/validation split (every intent keeps at least one training example)."""
-    rng = np.random.default_rng(seed)
-    train, val = Dataset(sources=data.sources), Dataset(sources=data.sources)
-    by_intent: dict[str, list[Any]] = {}
-    for e in data.examples:
-        by_intent.setdefault(e.intent, []).append(e)
-    for examples in by_intent.values():
-        order = rng.permutation(len(examples))
-        n_val = int(len(examples) * fraction) if len(examples) > 2 else 0
-        val.examples += [examples[i] for i in order[:n_val]]
-        train.examples += [examples[i] for i in order[n_val:]]
-    return train, val
-
-
-def metadata_for(data: Dataset, settings: TrainSettings, metrics: dict[str, Any]) -> dict[str, Any]:
+def metadata_for(
+    data: Dataset,
+    settings: TrainSettings,
+    metrics: dict[str, Any],
+    validation: Dataset | None = None,
+) -> dict[str, Any]:
     """What a trained model records about itself."""
     return {
         "data_hash": data.digest(),
+        "validation_hash": validation.digest() if validation else None,
         "data_sources": data.sources,
         "examples": len(data.examples),
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -10,6 +10,11 @@ Concurrent ``parse`` calls are gathered into one batch for the model (run in
 a worker thread); repeated texts are answered from an LRU cache. ``reload``
 swaps in a newly trained model atomically: each batch uses exactly one model,
 and the cache belongs to the model it was filled by.
+
+A service may start without a model and a ``warm_up`` that trains one (a fresh
+install's first ``bot serve``): the process answers ``/healthz`` at once, and
+``parse`` waits for the model up to ``warm_wait_s``, then raises
+:class:`Warming` so that the bot can say so instead of going silent.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import datetime as dt
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bot import metrics
+from bot.errors import BotError
 from nlu.entities import extract
 from nlu.misses import MissRecorder
 from nlu.model import IntentModel
@@ -38,6 +45,10 @@ if TYPE_CHECKING:
     from bot.stores.context import Context
 
 log = logging.getLogger(__name__)
+
+
+class Warming(BotError):
+    """The model is still being trained or loaded."""
 
 
 @dataclass
@@ -53,15 +64,23 @@ class NLUService:
 
     def __init__(
         self,
-        model: IntentModel,
+        model: IntentModel | None,
         *,
         sensitive: SensitiveFilter | None = None,
         misses: MissRecorder | None = None,
         max_batch: int = 64,
         cache_size: int = 4096,
         top_k: int = 5,
+        warm_up: Callable[[], Path] | None = None,
+        warm_wait_s: float = 3.0,
     ) -> None:
-        self._slot = _Slot(model, OrderedDict())
+        if model is None and warm_up is None:
+            raise ValueError("an NLUService needs a model or a warm_up that makes one")
+        self._slot = _Slot(model, OrderedDict()) if model is not None else None
+        self._warm_up = warm_up
+        self._warm_wait_s = warm_wait_s
+        self._loaded = asyncio.Event()
+        self._warming: asyncio.Task[None] | None = None
         self._sensitive = sensitive or SensitiveFilter([])
         self._misses = misses
         self._max_batch = max_batch
@@ -73,25 +92,47 @@ class NLUService:
 
     @property
     def model(self) -> IntentModel:
-        """The model answering right now."""
+        """The model answering right now (:class:`Warming` before there is one)."""
+        if self._slot is None:
+            raise Warming("the intent model is still being trained")
         return self._slot.model
 
     async def start(self) -> None:
-        """Start the batching worker."""
+        """Start the batching worker, and the warm-up training when there is no model yet."""
         if self._worker is None:
             self._worker = asyncio.create_task(self._batches(), name="nlu-batcher")
+        if self._slot is not None:
+            self._loaded.set()
+        elif self._warming is None and self._warm_up is not None:
+            self._warming = asyncio.create_task(self._warm(self._warm_up), name="nlu-warm-up")
 
     async def stop(self) -> None:
-        """Stop the worker."""
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        """Stop the worker (a warm-up training thread finishes on its own)."""
+        for task in (self._worker, self._warming):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._worker = self._warming = None
 
     async def ready(self) -> bool:
         """A model is loaded and the worker runs."""
-        return self._worker is not None and not self._worker.done()
+        return self._slot is not None and self._worker is not None and not self._worker.done()
+
+    async def wait_ready(self) -> None:
+        """Until a model is loaded (at once when it is); :class:`Warming` if training failed."""
+        await self._loaded.wait()
+        if self._slot is None:
+            raise Warming("training the intent model failed; run `bot train` to see why")
+
+    async def _warm(self, warm_up: Callable[[], Path]) -> None:
+        log.info("no trained model yet: training one; the bot answers once it is ready")
+        try:
+            directory = await asyncio.to_thread(warm_up)
+            await self.reload(directory)
+        except Exception:
+            log.exception("training the intent model failed; run `bot train` to see why")
+            self._loaded.set()  # wake the waiters: they find no model and say so
 
     async def parse(self, text: str, context: Context | None = None) -> ParseResult:
         """Normalise, check the sensitive list, extract entities, classify."""
@@ -107,7 +148,12 @@ class NLUService:
                 lang=lang,
                 blocked=True,
             )
+        if self._slot is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._loaded.wait(), self._warm_wait_s)
         slot = self._slot
+        if slot is None:
+            raise Warming("the intent model is still being trained")
         probs = await self._probabilities(for_classifier(text), slot)
         result = self._result(text, probs, slot.model, entities, lang)
         metrics.NLU_LATENCY.observe(time.perf_counter() - started)
@@ -122,6 +168,7 @@ class NLUService:
         model = await asyncio.to_thread(IntentModel.load, directory)
         self._slot = _Slot(model, OrderedDict())
         self.model_dir = directory
+        self._loaded.set()
         log.info("nlu model reloaded", extra={"model_dir": str(directory)})
 
     # -- internals ------------------------------------------------------------
@@ -144,6 +191,7 @@ class NLUService:
             while len(items) < self._max_batch and not self._queue.empty():
                 items.append(self._queue.get_nowait())
             slot = self._slot  # one model for the whole batch
+            assert slot is not None  # parse queues texts only once there is a model
             texts = [t for t, _ in items]
             try:
                 probs = await asyncio.to_thread(slot.model.predict_proba, texts)

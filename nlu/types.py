@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.errors import BotError
+
 if TYPE_CHECKING:
     from bot.stores.context import Context
 
 OUT_OF_SCOPE = "out_of_scope"
+
+
+class ModelError(BotError):
+    """A model that cannot be used (missing, corrupt, or from a newer schema)."""
 
 
 @dataclass(frozen=True, slots=True)

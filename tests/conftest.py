@@ -71,12 +71,16 @@ async def make_runtime(
 @pytest.fixture(scope="session")
 def bundled_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled bot's model, trained once per test session (about a minute on 2 cores)."""
-    from nlu.loader import bot_training_data, train_and_save
+    from nlu.loader import bot_training_data, bot_validation_data, train_and_save
 
     data_dir = tmp_path_factory.mktemp("model-data")
     settings = load_settings(data_dir=data_dir)
     return train_and_save(
-        bot_training_data(settings), data_dir / "model", settings=settings, progress=False
+        bot_training_data(settings),
+        data_dir / "model",
+        settings=settings,
+        validation=bot_validation_data(settings),
+        progress=False,
     )
 
 

