@@ -96,8 +96,9 @@ class DialogConfig(BaseModel):
     globals: dict[str, GlobalRule] = Field(default_factory=dict)
     templates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     faqs: list[dict[str, Any]] = Field(default_factory=list)
-    confidence_threshold: float = 0.45
+    confidence_threshold: float = 0.0
     faq_threshold: float = 0.45
+    faq_first: float = 0.75
 
 
 def _read(path: Path) -> Any:

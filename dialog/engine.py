@@ -23,12 +23,16 @@ from dialog.config import DialogConfig
 from dialog.faq import FaqIndex
 from dialog.flows import FlowRunner
 from dialog.slots import InvalidSlot, free_text, from_entities, is_correction, validate
+from nlu.service import Warming
 from nlu.types import NLU, OUT_OF_SCOPE, IntentScore, ParseResult
 
 _NEGATED = re.compile(
     r"(不想|不要|不用|不打算|别|算了|不).{0,3}(退|换|改|开|查|投诉)|don't want|no longer"
 )
 _POSITIVE_FLOWS = {"return_refund", "change_address", "invoice"}
+# A new request may interrupt a flow from this confidence on. The intents split their
+# mass (订单…到哪了 is part order_status, part track_shipment), so it is below one half.
+REQUEST_CONFIDENCE = 0.4
 
 
 class DialogEngine:
@@ -48,7 +52,11 @@ class DialogEngine:
         if msg.kind is MessageKind.EVENT:
             self._event(turn)
             return
-        parse = await self._parse(turn)
+        try:
+            parse = await self._parse(turn)
+        except Warming:  # a fresh install's first minute: say so rather than go silent
+            self.runner.say(turn, "warming_up")
+            return
         turn.parse = parse
         if ctx.history and ctx.history[-1].get("role") == "user":
             ctx.history[-1]["intent"] = parse.intent.name
@@ -104,6 +112,9 @@ class DialogEngine:
         if intent == "deny" and parse.intent.confidence >= 0.85:  # "不用了" to a question: stop
             self.runner.cancel(ctx)
             self.runner.say(turn, "cancelled")
+            return True
+        if self._policy_question(parse, intent) and self._faq(turn, parse, "faq"):
+            self.runner.reprompt(turn)
             return True
         flow = self.triggers.get(intent)
         if flow and flow != ctx.flow and is_request(parse):
@@ -200,6 +211,8 @@ class DialogEngine:
         if intent in self.config.globals:
             ctx.fallback_count = 0
             await self._global(turn, intent)
+        elif self._policy_question(parse, intent) and self._faq(turn, parse, "faq"):
+            ctx.fallback_count = 0
         elif intent in self.triggers:
             ctx.fallback_count = 0
             await self.runner.start(turn, self.triggers[intent], parse)
@@ -226,6 +239,18 @@ class DialogEngine:
             turn.escalation = rule.escalate
         elif rule.resume and ctx.flow:
             self.runner.reprompt(turn)
+
+    def _policy_question(self, parse: ParseResult, intent: str) -> bool:
+        """A flow's intent that is really a question the FAQ answers word for word.
+
+        "怎么换货" or "可以开专票吗" name a flow's topic but ask about the rules;
+        starting the flow would ask for an order number nobody offered. A message
+        that names an order or parcel is about that order, so it goes to the flow.
+        """
+        if intent not in self.triggers or parse.entity("order_id") or parse.entity("tracking_no"):
+            return False
+        match = self.faq.best(parse.text)
+        return match is not None and match.score >= self.config.faq_first
 
     def _faq(self, turn: Turn, parse: ParseResult, intent: str) -> bool:
         """Answer from the FAQ list if the question is close enough to a listed one."""
@@ -272,7 +297,7 @@ _FILLER = re.compile(r"订单号?|单号|运单|order|number|no\.?|是|的|[\s,.
 
 def is_request(parse: ParseResult) -> bool:
     """A confident request with words beyond its values (订单X到哪了, not 订单号X)."""
-    if parse.intent.confidence < 0.6:
+    if parse.intent.confidence < REQUEST_CONFIDENCE:
         return False
     text = parse.text
     for entity in sorted(parse.entities, key=lambda e: -e.start):

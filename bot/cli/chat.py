@@ -26,6 +26,9 @@ def command(ctx: click.Context, user: str | None) -> None:
 async def _chat(settings: Settings, user: str) -> None:
     runtime = build_runtime(settings, console_write=lambda line: print(line, flush=True))
     await runtime.start()
+    if runtime.nlu is not None and not await runtime.nlu.ready():
+        print("warming up: training the intent model (about a minute)…", file=sys.stderr)
+        await runtime.nlu.wait_ready()
     interactive = sys.stdin.isatty()
     try:
         while True:
