@@ -15,9 +15,10 @@ For each turn it parses the message (NLU), then, in order:
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bot import metrics
-from bot.models import MessageKind
+from bot.models import Button, MessageKind
 from bot.turn import Turn
 from dialog.config import DialogConfig
 from dialog.faq import FaqIndex
@@ -213,6 +214,8 @@ class DialogEngine:
             await self._global(turn, intent)
         elif self._policy_question(parse, intent) and self._faq(turn, parse, "faq"):
             ctx.fallback_count = 0
+        elif self._which_first(turn, parse):
+            ctx.fallback_count = 0
         elif intent in self.triggers:
             ctx.fallback_count = 0
             await self.runner.start(turn, self.triggers[intent], parse)
@@ -239,6 +242,23 @@ class DialogEngine:
             turn.escalation = rule.escalate
         elif rule.resume and ctx.flow:
             self.runner.reprompt(turn)
+
+    def _which_first(self, turn: Turn, parse: ParseResult) -> bool:
+        """Two requests in one message ("快递到哪了？还有我要开发票"): ask which to take first.
+
+        Each flow asks its own questions, so running both at once would interleave
+        them; one button per request, in the order written, keeps it one at a time.
+        """
+        names = [r for r in parse.extra.get("requests", ()) if r in self.triggers]
+        names = [r for r in names if f"request_{r}" in self.runner.templates]
+        if len(names) < 2:
+            return False
+        ctx = turn.context
+        assert ctx is not None
+        render = self.runner.templates.render
+        buttons = tuple(Button(render(f"request_{r}", ctx.lang, {}).text, f"/{r}") for r in names)
+        turn.replies.append(replace(render("which_first", ctx.lang, {}), buttons=buttons))
+        return True
 
     def _policy_question(self, parse: ParseResult, intent: str) -> bool:
         """A flow's intent that is really a question the FAQ answers word for word.

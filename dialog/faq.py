@@ -1,4 +1,9 @@
-"""FAQ answering by retrieval: char n-gram TF-IDF cosine over every listed question."""
+"""FAQ answering by retrieval: char n-gram TF-IDF cosine over every listed question.
+
+Questions and messages are compared as the intent model reads them
+(``nlu.openers.request_text``), so "您好 我想问一下 退款多久到账" matches as well as
+"退款多久到账" does.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from nlu.normalize import for_classifier
+from nlu.openers import request_text
 from nlu.tfidf import TextVectors
 
 
@@ -31,7 +36,7 @@ class FaqIndex:
         for faq in faqs:
             for variants in faq.get("questions", {}).values():
                 for question in variants:
-                    questions.append(for_classifier(str(question)))
+                    questions.append(request_text(str(question)))
                     self._rows.append((str(faq["id"]), faq.get("answer", {})))
         self._by_feature: np.ndarray | None = None
         self._vectors: TextVectors | None = None
@@ -46,7 +51,7 @@ class FaqIndex:
         """The closest FAQ, or None when there are no FAQs."""
         if self._by_feature is None or self._vectors is None:
             return None
-        index, weights = self._vectors.row(for_classifier(question))
+        index, weights = self._vectors.row(request_text(question))
         scores = weights @ self._by_feature[index]
         row = int(scores.argmax())
         faq_id, answer = self._rows[row]

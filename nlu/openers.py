@@ -39,6 +39,19 @@ _NOISE = re.compile(r"@\w+|https?://\S+|\[[\u4e00-\u9fff]{1,4}\]")  # mentions, 
 _MIN_REST = 2  # a remainder shorter than this is not a request ("你好 啊")
 
 
+# Where one request ends and the next may begin: sentence ends, and the words people use to
+# add a second matter ("还有", "另外", "顺便问下", "also").
+_LINKS = "还有|另外|顺便问一?下|顺便|再就是|再问一?下|and also|also|plus"
+_CLAUSE = re.compile(rf"[。！？!?；;\n]+|[,，\s]*(?:{_LINKS})(?![a-z])[,，\s]*")
+_MIN_CLAUSE = 4  # characters a clause needs to be a request of its own
+
+
+def clauses(text: str) -> list[str]:
+    """The parts of a message that may each carry a request (one part when it is short)."""
+    parts = [p.strip() for p in _CLAUSE.split(text)]
+    return [p for p in parts if len(p) >= _MIN_CLAUSE]
+
+
 def request_text(text: str) -> str:
     """The text the intent model classifies: normalised, openers and mentions cut."""
     clean = for_classifier(_NOISE.sub(" ", text)) or for_classifier(text) or text

@@ -38,6 +38,7 @@ from nlu.entities import extract
 from nlu.misses import MissRecorder
 from nlu.model import IntentModel
 from nlu.normalize import for_classifier, normalize
+from nlu.openers import clauses
 from nlu.safety import SensitiveFilter
 from nlu.types import OUT_OF_SCOPE, IntentScore, ParseResult
 
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
     from bot.stores.context import Context
 
 log = logging.getLogger(__name__)
+
+
+REQUEST_CONFIDENCE = 0.5  # a clause must be this sure to count as a request of its own
+NOT_REQUESTS = frozenset({"greet", "goodbye", "thanks", "affirm", "deny", "cancel", OUT_OF_SCOPE})
 
 
 class Warming(BotError):
@@ -156,6 +161,9 @@ class NLUService:
             raise Warming("the intent model is still being trained")
         probs = await self._probabilities(for_classifier(text), slot)
         result = self._result(text, probs, slot.model, entities, lang)
+        requests = await self._requests(text, slot)
+        if len(requests) > 1:
+            result.extra["requests"] = requests
         metrics.NLU_LATENCY.observe(time.perf_counter() - started)
         metrics.NLU_CONFIDENCE.observe(result.intent.confidence)
         if self._misses is not None and result.intent.name == OUT_OF_SCOPE:
@@ -206,6 +214,25 @@ class NLUService:
                     future.set_result(row)
             while len(slot.cache) > self._cache_size:
                 slot.cache.popitem(last=False)
+
+    async def _requests(self, text: str, slot: _Slot) -> list[str]:
+        """The distinct requests of a message's clauses, in the order written.
+
+        Only messages of two or more clauses pay for this: each clause is one more
+        (cached, batched) prediction. Social turns and out-of-scope clauses are
+        not requests; a clause must be at least ``REQUEST_CONFIDENCE`` sure.
+        """
+        parts = clauses(text)
+        if len(parts) < 2:
+            return []
+        rows = await asyncio.gather(*(self._probabilities(for_classifier(p), slot) for p in parts))
+        found: list[str] = []
+        for row in rows:
+            best = int(row.argmax())
+            name = slot.model.labels[best]
+            if row[best] >= REQUEST_CONFIDENCE and name not in NOT_REQUESTS and name not in found:
+                found.append(name)
+        return found
 
     def _result(
         self, text: str, probs: np.ndarray, model: IntentModel, entities: tuple, lang: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.openers import request_text
+from nlu.openers import clauses, request_text
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,16 @@ def test_a_message_of_openers_only_stays_whole(text: str) -> None:
 )
 def test_words_that_merely_start_like_an_opener_are_kept(text: str, kept: str) -> None:
     assert request_text(text) == kept
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("我的快递到哪了？还有我要开发票", ["我的快递到哪了", "我要开发票"]),
+        ("帮我查下物流 另外发票怎么开", ["帮我查下物流", "发票怎么开"]),
+        ("where is my parcel? also i need an invoice", ["where is my parcel", "i need an invoice"]),
+        ("我要退货，尺码太小了，能退吗", ["我要退货，尺码太小了，能退吗"]),
+    ],
+)
+def test_clauses_split_where_a_second_matter_begins(text: str, parts: list[str]) -> None:
+    assert clauses(text) == parts
