@@ -14,6 +14,7 @@ from nlu.datasets import read
 from nlu.evaluate import percentile_ms, score, timed_single_parses
 from nlu.model import IntentModel, TrainSettings
 from nlu.train import predict, train
+from nlu.types import OUT_OF_SCOPE
 
 
 def run_eval(
@@ -33,6 +34,9 @@ def run_eval(
         gold, pred, model = _cross_validate(data, cv)
     else:
         model = _model(settings, model_dir, train_path, fmt, split)
+        unknown = sorted({e.intent for e in data.examples} - set(model.labels) - {OUT_OF_SCOPE})
+        if unknown:  # a typo in a label would otherwise score as a silent miss
+            raise ConfigError(f"{data_path}: labels the model does not know: {', '.join(unknown)}")
         gold = [e.intent for e in data.examples]
         pred = predict(model, [e.text for e in data.examples])
     scores = score(gold, pred)

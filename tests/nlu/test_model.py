@@ -203,3 +203,43 @@ async def test_a_failed_warm_up_is_reported_not_waited_for_forever() -> None:
             await service.wait_ready()
     finally:
         await service.stop()
+
+
+def test_eval_refuses_a_dev_set_with_labels_the_model_does_not_know(
+    bundled_model_dir: Path, tmp_path: Path
+) -> None:
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text,intent,lang\n我要退货,return_refund,zh\n快递到哪了,track_parcel,zh\n")
+    args = ["eval", "--data", str(dev), "--format", "csv", "--model", str(bundled_model_dir)]
+    png = ["--png", str(tmp_path / "c.png")]
+    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), *args, *png])
+    assert result.exit_code != 0
+    assert "labels the model does not know: track_parcel" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_two_trainings_at_once_both_finish_with_a_whole_model(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.settings import load_settings
+    from nlu.loader import train_and_save
+
+    data = tmp_path / "data.csv"
+    rows = [f"我要退货{i},return_refund" for i in range(12)] + [
+        f"快递到哪了{i},track_shipment" for i in range(12)
+    ]
+    data.write_text("text,intent\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    settings = load_settings(data_dir=tmp_path / "d")
+    target = tmp_path / "model"
+
+    def one() -> Path:
+        return train_and_save(
+            load_files([data]), target, settings=settings, pretrained=False, progress=False
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda _: one(), range(2)))
+    assert done == [target, target]
+    model = IntentModel.load(target)
+    assert model.decide(model.predict_proba(["我要退货"])) == ["return_refund"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".model")] == []
