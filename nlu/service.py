@@ -26,7 +26,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +62,8 @@ class _Slot:
 
     model: IntentModel
     cache: OrderedDict[str, np.ndarray]
+    # texts queued and not yet predicted, so that a burst of one text costs one prediction
+    pending: dict[str, asyncio.Future[np.ndarray]] = field(default_factory=dict)
 
 
 class NLUService:
@@ -188,9 +190,14 @@ class NLUService:
             return cached
         if self._worker is None:  # not started (tests, scripts): predict inline in a thread
             return (await asyncio.to_thread(slot.model.predict_proba, [clean]))[0]
+        pending = slot.pending.get(clean)
+        if pending is not None:  # the same text is already queued: one prediction for both
+            return await asyncio.shield(pending)
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        slot.pending[clean] = future
+        future.add_done_callback(lambda _: slot.pending.pop(clean, None))
         await self._queue.put((clean, future))
-        return await future
+        return await asyncio.shield(future)
 
     async def _batches(self) -> None:
         while True:
