@@ -16,7 +16,8 @@ def command(ctx: click.Context) -> None:
     """Validate settings, flows, templates and training data; print what is enabled."""
     from dialog.check import problems
     from dialog.config import load_dialog_config
-    from nlu.loader import bot_training_data
+    from nlu.loader import bot_training_data, bot_validation_data
+    from nlu.model import TrainSettings
 
     settings = settings_from(ctx, json_logs=False)
     click.echo(f"config dir:  {settings.config_dir}")
@@ -27,6 +28,7 @@ def command(ctx: click.Context) -> None:
     try:
         config = load_dialog_config(settings.config_dir)
         data = bot_training_data(settings)
+        validation = bot_validation_data(settings)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -35,6 +37,12 @@ def command(ctx: click.Context) -> None:
         f"{len(config.templates)} templates, {len(config.faqs)} FAQs"
     )
     click.echo(f"nlu data:    {len(data.examples)} examples, {len(data.intents)} intents")
+    click.echo(
+        f"validation:  {len(validation.examples)} examples (chooses the mix and threshold)"
+        if validation
+        else "validation:  none (a split of the training data chooses the mix and threshold)"
+    )
+    click.echo(f"pretrained:  {TrainSettings().pretrained or 'none'} (frozen sentence vectors)")
     found = problems(config, data.intents)
     for problem in found:
         click.echo(f"problem: {problem}")
