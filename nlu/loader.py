@@ -3,7 +3,8 @@
 The current model is ``<data dir>/models/current`` (a symlink to a trained
 directory) unless ``MODEL_DIR`` names one. When it is missing, or was trained
 on different data than the bot's ``<config dir>/nlu`` now holds, it is
-trained first (about half a minute for the bundled bot on two cores).
+trained first (about 80 s for the bundled bot on two cores; ``bot serve`` does it in the
+background and says it is warming up meanwhile).
 """
 
 from __future__ import annotations
