@@ -156,7 +156,7 @@ def main() -> None:
             flush=True,
         )
     print(
-        "mix = weight of the transformer in the average chosen on validation; "
+        "mix = weight of the pretrained sentence vectors, chosen on validation; "
         "accuracy in %; SMP2017 by 5-fold CV; one run, 2 CPU cores"
     )
     if args.json:
