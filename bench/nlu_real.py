@@ -23,13 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.nlu_accuracy import baseline
 from bot.settings import load_settings
-from nlu.evaluate import percentile_ms, timed_single_parses
+from nlu.evaluate import percentile_ms, score, timed_single_parses
 from nlu.loader import bot_training_data, bot_validation_data
 from nlu.model import IntentModel, TrainSettings
 from nlu.train import predict, train
@@ -60,23 +58,24 @@ def key(text: str) -> str:
 
 def figures(gold: list[str], pred: list[str]) -> dict[str, float | None]:
     """Accuracy, in-scope accuracy and out-of-scope false accepts (percent)."""
-    g, p = np.array(gold), np.array(pred)
-    ins = g != OUT_OF_SCOPE
+    scores = score(gold, pred)
 
-    def pct(mask: np.ndarray) -> float | None:
-        return round(100 * float(np.mean(g[mask] == p[mask])), 1) if mask.any() else None
+    def pct(value: float | None) -> float | None:
+        return None if value is None else round(100 * value, 1)
 
-    false_accept = round(100 * float(np.mean(p[~ins] != OUT_OF_SCOPE)), 1) if (~ins).any() else None
-    everything = np.ones_like(ins)
-    return {"n": len(g), "acc": pct(everything), "in_scope": pct(ins), "oos_fa": false_accept}
+    false_accept = None if scores.oos_recall is None else 1 - scores.oos_recall
+    return {
+        "n": scores.n,
+        "acc": pct(scores.accuracy),
+        "in_scope": pct(scores.in_scope_accuracy),
+        "oos_fa": pct(false_accept),
+    }
 
 
 def recall(gold: list[str], pred: list[str]) -> dict[str, float]:
     """Recall per gold intent (percent)."""
-    g, p = np.array(gold), np.array(pred)
-    return {
-        name: round(100 * float(np.mean(p[g == name] == name)), 1) for name in sorted(set(gold))
-    }
+    per = score(gold, pred).per_intent
+    return {name: round(100 * per[name]["recall"], 1) for name in sorted(set(gold))}
 
 
 def evaluate(

@@ -114,7 +114,7 @@ class DialogEngine:
             self.runner.cancel(ctx)
             self.runner.say(turn, "cancelled")
             return True
-        if self._policy_question(parse, intent) and self._faq(turn, parse, "faq"):
+        if self._policy_question(turn, parse, intent):
             self.runner.reprompt(turn)
             return True
         flow = self.triggers.get(intent)
@@ -212,7 +212,7 @@ class DialogEngine:
         if intent in self.config.globals:
             ctx.fallback_count = 0
             await self._global(turn, intent)
-        elif self._policy_question(parse, intent) and self._faq(turn, parse, "faq"):
+        elif self._policy_question(turn, parse, intent):
             ctx.fallback_count = 0
         elif self._which_first(turn, parse):
             ctx.fallback_count = 0
@@ -260,8 +260,8 @@ class DialogEngine:
         turn.replies.append(replace(render("which_first", ctx.lang, {}), buttons=buttons))
         return True
 
-    def _policy_question(self, parse: ParseResult, intent: str) -> bool:
-        """A flow's intent that is really a question the FAQ answers word for word.
+    def _policy_question(self, turn: Turn, parse: ParseResult, intent: str) -> bool:
+        """Answer a flow's intent that is really a question the FAQ answers word for word.
 
         "怎么换货" or "可以开专票吗" name a flow's topic but ask about the rules;
         starting the flow would ask for an order number nobody offered. A message
@@ -269,15 +269,16 @@ class DialogEngine:
         """
         if intent not in self.triggers or parse.entity("order_id") or parse.entity("tracking_no"):
             return False
-        match = self.faq.best(parse.text)
-        return match is not None and match.score >= self.config.faq_first
+        return self._faq(turn, parse, intent, threshold=self.config.faq_first)
 
-    def _faq(self, turn: Turn, parse: ParseResult, intent: str) -> bool:
+    def _faq(
+        self, turn: Turn, parse: ParseResult, intent: str, *, threshold: float | None = None
+    ) -> bool:
         """Answer from the FAQ list if the question is close enough to a listed one."""
         match = self.faq.best(parse.text)
-        threshold = (
-            self.config.faq_threshold if intent == "faq" else max(0.7, self.config.faq_threshold)
-        )
+        if threshold is None:
+            faq = self.config.faq_threshold
+            threshold = faq if intent == "faq" else max(0.7, faq)
         if match is None or match.score < threshold:
             return False
         ctx = turn.context
