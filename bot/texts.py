@@ -20,9 +20,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "I can only read text messages for now. Please describe your question in words.",
     },
     "no_agents": {
-        "zh-CN": "抱歉，目前没有人工客服在线，请留下您的问题，我们会尽快联系您。",
-        "en": "Sorry, no human agent is available right now. "
-        "Leave your question and we'll get back to you.",
+        "zh-CN": "抱歉，这里暂时无法为您转接人工客服，我会继续尽力为您解答。",
+        "en": "Sorry, I can't connect you to a person here. I'll keep helping as best I can.",
+    },
+    "no_agents_contact": {
+        "zh-CN": "如需人工帮助，请联系：{contact}",
+        "en": "To reach a person, contact: {contact}",
+    },
+    "mention_help": {
+        "zh-CN": "您好！请在 @我 的同一条消息里写下您的问题，例如：我的订单 20231122001 到哪了？"
+        "我可以查订单、查物流，办理退货、修改地址和开发票。",
+        "en": "Hi! Mention me together with your question, for example: where is my order "
+        "20231122001? I can check orders and deliveries, handle returns, change addresses "
+        "and issue invoices.",
     },
     "echo": {
         "zh-CN": "收到：{text}",
@@ -36,15 +46,3 @@ def text(key: str, lang: str = "zh-CN", **values: object) -> str:
     variants = TEXTS[key]
     template = variants.get(lang) or variants["zh-CN"]
     return template.format(**values) if values else template
-
-
-def detect_lang(message: str, default: str = "zh-CN") -> str:
-    """``zh-CN`` with CJK characters, ``en`` with Latin letters only, else ``default``.
-
-    A message of digits alone (an order number) keeps the conversation's language.
-    """
-    if any("\u4e00" <= ch <= "\u9fff" for ch in message):
-        return "zh-CN"
-    if any(ch.isascii() and ch.isalpha() for ch in message):
-        return "en"
-    return default

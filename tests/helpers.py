@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.outbound import Capabilities
+from bot.runtime import Runtime
 
 
 class RecordingOutbound:
@@ -61,10 +64,30 @@ def message(
     return InboundMessage(platform=platform, message_id=mid, address=address, text=text, kind=kind)
 
 
-async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Wait until ``predicate()`` holds (platforms answer in the background or another thread)."""
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
+async def until(predicate: Callable[[], bool | Awaitable[bool]], seconds: float = 30.0) -> None:
+    """Wait until ``predicate()`` holds (platforms answer in the background or another thread).
+
+    The predicate may be a coroutine function (e.g. a Redis query). ``seconds`` is only
+    a guard against a hang: a test passes as soon as the condition holds, so it is
+    generous, for a loaded machine where everything is slow.
+    """
+    deadline = time.monotonic() + seconds
+    while not await _holds(predicate):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
+
+
+async def _holds(predicate: Callable[[], bool | Awaitable[bool]]) -> bool:
+    result = predicate()
+    return bool(await result) if inspect.isawaitable(result) else bool(result)
+
+
+async def settled(*runtimes: Runtime) -> None:
+    """Wait until the runtimes' background work (turns, sends) has ended, and insist on it.
+
+    ``Runtime.drain`` gives up silently after its budget; a test that then asserts on
+    what was sent would depend on the machine being fast enough.
+    """
+    for runtime in runtimes:
+        assert await runtime.drain(timeout_s=60) == 0, "background work still running"

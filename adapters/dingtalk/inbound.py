@@ -42,10 +42,14 @@ def to_model(data: dict[str, Any]) -> InboundMessage:
     """A robot message (1:1 or group @-mention) as the one inbound model."""
     if not isinstance(data, dict) or not data.get("msgId") or not data.get("conversationId"):
         raise BadRequest("DingTalk message without msgId or conversationId")
+    if not (data.get("senderStaffId") or data.get("senderId") or data.get("sessionWebhook")):
+        raise BadRequest(
+            "DingTalk message without a sender or a sessionWebhook"
+        )  # no one to answer
     try:
         # The SDK's parser assumes well-typed fields; anything else is a malformed message.
         msg = ChatbotMessage.from_dict(data)
-        text = str((msg.text.content if msg.text is not None else "") or "")
+        text = _text(msg, data)
     except (AttributeError, TypeError, ValueError, KeyError):
         raise BadRequest("malformed DingTalk robot message") from None
     address = Address(
@@ -59,13 +63,24 @@ def to_model(data: dict[str, Any]) -> InboundMessage:
             "session_webhook_expires_ms": str(msg.session_webhook_expired_time or 0),
         },
     )
-    kind = MessageKind.TEXT if msg.message_type in ("text", None) else MessageKind.MEDIA
+    kind = MessageKind.TEXT if text or msg.message_type in ("text", None) else MessageKind.MEDIA
     return InboundMessage(
         platform="dingtalk",
         message_id=str(msg.message_id),
         address=address,
-        text=text.strip(),
+        text=text,
         kind=kind,
         user_name=str(msg.sender_nick or ""),
         raw=data,
     )
+
+
+def _text(msg: ChatbotMessage, data: dict[str, Any]) -> str:
+    """What the user wrote: a text, the text parts of a rich text, or a voice's transcript."""
+    if msg.message_type == "richText":
+        parts = msg.get_text_list() or []  # the text items; pictures have none
+        return "\n".join(str(part).strip() for part in parts if str(part).strip())
+    if msg.message_type == "audio":  # DingTalk's own speech recognition (the SDK skips audio)
+        content = data.get("content") or {}
+        return str(content.get("recognition") or "").strip()
+    return str((msg.text.content if msg.text is not None else "") or "").strip()

@@ -5,9 +5,12 @@ Bolt verifies the signing secret (5-minute replay window) and answers
 HTTP answer waits for it, up to ``ack_budget_s`` (Slack allows 3 s): a
 replica that dies mid-turn never acks, so Slack redelivers the event and
 another replica handles it; retries are deduplicated by ``event_id``.
-Direct messages are answered in the DM, ``app_mention`` in the thread. The
-bot's own messages, edits and joins are ignored. Messages in the staff
-channel go to ``staff_handler``, not the pipeline.
+Direct messages are answered in the DM (in its thread when sent in one),
+``app_mention`` in the thread; a bare mention gets a short help. The bot's own
+messages, edits and joins are ignored. Messages in the staff channel go to
+``staff_handler``, not the pipeline. Events and interactions without a
+listener, and ``ssl_check``, are answered 200: bolt's 404 would make Slack
+redeliver them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from urllib.parse import parse_qs
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -35,11 +40,13 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.slack.render import REPLY_BUTTON, blocks
 from bot.errors import BadRequest, DeliveryError
+from bot.escalation import staff_target
 from bot.http.errors import read_body
 from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.outbound import Capabilities
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.texts import text
 from bot.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -104,6 +111,7 @@ class SlackChannel:
             signing_secret=settings.slack_signing_secret.get_secret_value(),
             client=self.client,
             process_before_response=True,  # listeners only start turns; see ``handle``
+            raise_error_for_unhandled_request=True,  # answered by ``_on_error``, not with 404
         )
         self.handler = AsyncSlackRequestHandler(self.app)
         self.verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
@@ -115,6 +123,7 @@ class SlackChannel:
         self.app.event("message")(self._on_message)
         self.app.event("app_mention")(self._on_mention)
         self.app.action(re.compile(f"^{REPLY_BUTTON}_\\d+$"))(self._on_button)
+        self.app.error(self._on_error)
 
     def routes(self) -> list[BaseRoute]:
         """Events and interactivity share one path."""
@@ -181,9 +190,10 @@ class SlackChannel:
             return  # channel messages are answered only when the bot is mentioned
         address = Address(
             platform="slack",
-            conversation_id=event["channel"],
+            conversation_id=event["channel"],  # one conversation per DM, threads included
             user_id=event.get("user", ""),
             account=body.get("team_id", ""),
+            thread_id=event.get("thread_ts"),  # asked in a thread: answered there
             extra={"channel": event["channel"]},
         )
         self._turn(
@@ -203,7 +213,41 @@ class SlackChannel:
             thread_id=root,
             extra={"channel": event["channel"]},
         )
-        self._turn(address, body.get("event_id") or event["ts"], event)
+        message_id = str(body.get("event_id") or event["ts"])
+        if not _MENTION.sub("", event.get("text", "")).strip():
+            await self._help(address, message_id)
+            return
+        self._turn(address, message_id, event)
+
+    async def _help(self, address: Address, message_id: str) -> None:
+        """A bare mention has nothing to answer: say how to ask, once per event.
+
+        It is in the thread's language when the thread has one; otherwise in English,
+        Slack's default (a bare mention has no words to tell the language by).
+        """
+        assert self.runtime is not None
+        deduper, conversation = self.runtime.deduper, address.key
+        if not (await deduper.claim(conversation, message_id)).ours:
+            return  # Slack's retry of a mention already answered
+        try:
+            ctx = await self.runtime.contexts.load(conversation)
+            lang = ctx.lang if ctx.history else "en"
+            await self.outbound.deliver(address, [Reply(text("mention_help", lang))])
+        except BaseException:
+            await deduper.release(conversation, message_id)
+            raise
+        finally:
+            deduper.finished(conversation, message_id)
+        await deduper.done(conversation, message_id)
+
+    async def _on_error(self, error: Exception) -> BoltResponse | None:
+        """Acknowledge what no listener handles; log listener failures (bolt answers 500)."""
+        if isinstance(error, BoltUnhandledRequestError):
+            # Reactions, app_home_opened, other apps' buttons...: nothing to do, but a 404
+            # makes Slack redeliver the event, again and again, and Socket Mode never acks it.
+            return BoltResponse(status=200, body="")
+        log.error("slack listener failed", exc_info=error)
+        return None
 
     async def _on_button(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
@@ -232,12 +276,11 @@ class SlackChannel:
         self._start(message)
 
     def _turn(self, address: Address, message_id: str, event: dict[str, Any]) -> None:
-        text = _MENTION.sub("", event.get("text", "")).strip()
         message = InboundMessage(
             platform="slack",
             message_id=str(message_id),
             address=address,
-            text=text,
+            text=_MENTION.sub("", event.get("text", "")).strip(),
             user_name=event.get("user", ""),
             raw=event,
         )
@@ -270,8 +313,8 @@ def _check_parsable(body: bytes, content_type: str) -> None:
         if content_type.startswith("application/x-www-form-urlencoded"):
             form = parse_qs(body.decode("utf-8"), strict_parsing=False)
             if "payload" not in form:
-                if "command" in form:
-                    return
+                if "command" in form or form.get("ssl_check") == ["1"]:
+                    return  # a slash command, or Slack checking the certificate (bolt: 200)
                 raise ValueError("form without payload")
             parsed = json.loads(form["payload"][0])
         else:
@@ -283,6 +326,4 @@ def _check_parsable(body: bytes, content_type: str) -> None:
 
 
 def _staff_channel(setting: str | None) -> str | None:
-    if setting and setting.startswith("slack:"):
-        return setting.split(":", 1)[1]
-    return None
+    return staff_target(setting, "slack")

@@ -28,15 +28,12 @@ from adapters.wechat.window import SendWindow, Window
 from bot.errors import DeliveryError
 from bot.http.errors import read_body
 from bot.models import Address, Reply
-from bot.outbound import Capabilities
+from bot.outbound import Capabilities, SendAllowance
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.turn import Outcome, Turn
 
 log = logging.getLogger(__name__)
-
-# Menu link taps (VIEW) and location reports are notifications, not requests.
-IGNORED_EVENTS = frozenset({"view", "location", "templatesendjobfinish"})
 
 
 class WeChatOutbound:
@@ -56,6 +53,13 @@ class WeChatOutbound:
         await self.send(address, replies)
         if self.menus is not None:
             await self.menus.shown(address.account, address.user_id, replies)
+
+    async def allowance(self, address: Address) -> SendAllowance:
+        """The user's window and quota as they stand (:class:`bot.outbound.LimitedSends`)."""
+        if self.window is None:
+            raise DeliveryError("WeChat channel not started", platform="wechat", retryable=True)
+        state = await self.window.state(address.account, address.user_id)
+        return SendAllowance(closes_at=state.closes_at, remaining=state.remaining_quota)
 
     async def send(self, address: Address, replies: Sequence[Reply]) -> None:
         """Send each reply; a closed window or used quota is a non-retryable DeliveryError."""
@@ -160,7 +164,7 @@ class WeChatChannel:
         if message.event == "unsubscribe":  # nothing can reach the user any more: just forget
             await runtime.contexts.delete(message.address.key)
             return PlainTextResponse("success")
-        if message.event in IGNORED_EVENTS:  # the user opened a menu link: nothing to answer
+        if inbound.is_notification(message):  # not the user's own doing: no reply, no window
             return PlainTextResponse("success")
         if not runtime.admit("wechat"):
             return PlainTextResponse("busy, retry later", status_code=503)

@@ -15,12 +15,20 @@ from typing import Any
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.messages import UnknownMessage
 from wechatpy.utils import check_signature
 
 from bot.errors import BadRequest, Forbidden
 from bot.models import Address, InboundMessage, MessageKind
 
 MAX_SKEW_S = 300  # WeChat's own retries arrive within seconds; older signatures are replays
+# The events that are the user's own doing, those WeChat lists as opening the 48-hour
+# customer-service window: following the account, scanning a QR code, and the menu's
+# click and scan buttons. Every other event, known to wechatpy or not (menu links,
+# location reports, send reports, kf session changes, subscription-message popups,
+# verification notices), is a notification: answered "success", no turn, no window.
+USER_EVENTS = frozenset({"subscribe", "scan", "click", "scancode_push", "scancode_waitmsg"})
+_SUBSCRIBE_VARIANTS = frozenset({"subscribe_scan", "subscribe_scan_product"})
 
 
 def verify(token: str, query: dict[str, str]) -> None:
@@ -94,26 +102,15 @@ def to_model(msg: Any) -> InboundMessage:
     """wechatpy's typed message as the one inbound model."""
     source, target = str(msg.source), str(getattr(msg, "target", ""))
     address = Address(platform="wechat", conversation_id=source, user_id=source, account=target)
-    kind, text, event, payload = MessageKind.TEXT, "", None, None
-    msg_type = getattr(msg, "type", "")
-    if msg_type == "text":
-        text = str(getattr(msg, "content", ""))
-    elif msg_type == "voice":
-        text = str(getattr(msg, "recognition", "") or "")
-        kind = MessageKind.TEXT if text else MessageKind.MEDIA
-    elif msg_type == "event":
-        event = str(getattr(msg, "event", "")).lower()
-        kind = MessageKind.EVENT
-        if event == "click":
-            kind, payload = MessageKind.ACTION, str(getattr(msg, "key", ""))
-            text = payload
-    else:
-        kind = MessageKind.MEDIA
+    event = event_name(msg)
+    kind, text, payload = _content(msg, event)
     create_time = str(getattr(msg, "create_time", "") or getattr(msg, "time", ""))
     msg_id = str(getattr(msg, "id", 0) or "")
     # Events carry no MsgId: WeChat's retries are recognised by sender + CreateTime.
     message_id = (
-        msg_id if msg_id and msg_id != "0" else f"{source}:{create_time}:{event or msg_type}"
+        msg_id
+        if msg_id and msg_id != "0"
+        else f"{source}:{create_time}:{event or getattr(msg, 'type', '')}"
     )
     return InboundMessage(
         platform="wechat",
@@ -125,3 +122,42 @@ def to_model(msg: Any) -> InboundMessage:
         payload=payload,
         raw=msg,
     )
+
+
+def event_name(msg: Any) -> str | None:
+    """The lower-cased event name (None for a message), also for events wechatpy lacks.
+
+    Following through a QR code or a product page is still following: both are
+    ``subscribe``, so they get the same welcome.
+    """
+    if isinstance(msg, UnknownMessage):
+        data = msg._data  # the parsed XML; wechatpy has no public accessor for it
+        if str(data.get("MsgType", "")).lower() != "event":
+            return None
+        name = str(data.get("Event") or "").lower()
+    elif getattr(msg, "type", "") == "event":
+        name = str(getattr(msg, "event", "")).lower()
+    else:
+        return None
+    return "subscribe" if name in _SUBSCRIBE_VARIANTS else name
+
+
+def is_notification(message: InboundMessage) -> bool:
+    """An event that is not one of ``USER_EVENTS``: it gets no reply and opens no window."""
+    return message.event is not None and message.event not in USER_EVENTS
+
+
+def _content(msg: Any, event: str | None) -> tuple[MessageKind, str, str | None]:
+    """Kind, text and button payload of a message or event."""
+    if event == "click":
+        key = str(getattr(msg, "key", ""))
+        return MessageKind.ACTION, key, key
+    if event is not None:
+        return MessageKind.EVENT, "", None
+    msg_type = getattr(msg, "type", "")
+    if msg_type == "text":
+        return MessageKind.TEXT, str(getattr(msg, "content", "")), None
+    if msg_type == "voice":  # WeChat's own speech recognition, when the account enables it
+        text = str(getattr(msg, "recognition", "") or "")
+        return (MessageKind.TEXT if text else MessageKind.MEDIA), text, None
+    return MessageKind.MEDIA, "", None

@@ -5,7 +5,6 @@ Real Stream frames from the fake DingTalk gateway, the fake robot APIs, real Red
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +14,11 @@ from pydantic import SecretStr
 
 from adapters.dingtalk import build_channel
 from bot.escalation import build_handoff
+from tests.adapters.dingtalk.support import start_connected
 from tests.escalation.support import Brain
 from tests.fakes import dingtalk as fake
 from tests.fakes.dingtalk import FakeDingTalk
+from tests.helpers import settled
 from tests.helpers import until as _until
 
 GROUP = "cidSTAFF"
@@ -40,10 +41,8 @@ async def _bot(make_runtime: Any, ding: FakeDingTalk) -> tuple[Any, Any]:
     )
     channel = build_channel(rt.settings)
     rt.add_channels([channel])
-    await channel.start(rt)
+    await start_connected(channel, rt, ding)  # the fake holds the socket, not only the bot
     rt.use(brain=Brain(), handoff=build_handoff(rt))
-    assert channel.stream is not None
-    await asyncio.wait_for(channel.stream.connected.wait(), 5)
     return rt, channel
 
 
@@ -123,7 +122,7 @@ async def test_dingtalk_customer_dingtalk_group_claim_relay_note_close(
     assert closed.status == "resolved"
     assert sum(e["event"] == "note" for e in closed.events) == 2
     assert not any("已核实" in t or "VIP" in t for t in _customer_texts(ding))
-    await rt.drain(5)
+    await settled(rt)
     await channel.stop()
 
 
@@ -135,5 +134,5 @@ async def test_bad_commands_get_a_clear_answer(make_runtime: Any, ding: FakeDing
     await _until(lambda: any("Commands:" in t for t in _group_texts(ding)))
     _agent(ding, "reply T-NOPE hi", "b3", "alice", "Alice")
     await _until(lambda: sum("No ticket T-NOPE" in t for t in _group_texts(ding)) == 2)
-    await rt.drain(5)
+    await settled(rt)
     await channel.stop()

@@ -20,6 +20,7 @@ from tests.escalation.test_wechat_to_slack import (
 )
 from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat
+from tests.helpers import settled
 
 PII = ["13812345678", "11010519491231002X", "6222021234567890123", "zhang.san@example.com"]
 
@@ -57,7 +58,7 @@ async def test_full_scenario_logs_are_json_masked_and_secret_free(make_runtime, 
             ),
         )
         await _until(lambda: len(wechat.texts()) >= 2)
-        await rt.drain(5)
+        await settled(rt)
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
     output = stream.getvalue()

@@ -13,6 +13,7 @@ from tests.escalation.test_wechat_to_slack import (
     _until,
 )
 from tests.fakes import slack as fslack
+from tests.helpers import settled
 
 
 def _dm(text: str, ts: str) -> bytes:
@@ -65,7 +66,7 @@ async def test_slack_customer_with_slack_staff_channel(make_runtime, fakes) -> N
     # only the first message after a resolve can be a score: "3" now goes to the bot
     await _slack(bot, _dm("3", "1700000300.000005"))
     await _until(lambda: "bot:3" in _to_customer(slack))
-    await rt.drain(5)
+    await settled(rt)
 
 
 async def test_bad_clicks_are_answered_in_the_staff_channel(make_runtime, fakes) -> None:
@@ -96,4 +97,4 @@ async def test_bad_clicks_are_answered_in_the_staff_channel(make_runtime, fakes)
     await _until(
         lambda: any(f"Ticket {ticket.id} is resolved" in p.get("text", "") for p in slack.posts())
     )
-    await rt.drain(5)
+    await settled(rt)

@@ -14,6 +14,7 @@ from tests.escalation.test_wechat_to_slack import (
     _until,
     _wechat,
 )
+from tests.helpers import settled
 
 
 def _thread_texts(slack, thread: str) -> list[str]:
@@ -42,8 +43,8 @@ async def test_unclaimed_timer_fires_once_and_survives_a_restart(make_runtime, f
     assert sorted(fired) == [0, 1]  # exactly one replica took it
     assert sum("without an agent" in t for t in _thread_texts(slack, ticket.staff_thread)) == 1
     await _until(lambda: any("排队" in t for t in wechat.texts()))  # the customer is updated
-    await rt_b.drain(5)
-    await rt_c.drain(5)
+    await settled(rt_b)
+    await settled(rt_c)
 
 
 async def test_agent_reminder_and_customer_idle_auto_resolve(make_runtime, fakes) -> None:
@@ -63,7 +64,7 @@ async def test_agent_reminder_and_customer_idle_auto_resolve(make_runtime, fakes
     assert (
         await timers.fire_due(ticket.created_at + 48 * 3600) == 0
     )  # everything else was cancelled
-    await rt.drain(5)
+    await settled(rt)
 
 
 async def test_outside_business_hours_the_customer_is_told(make_runtime, fakes) -> None:
@@ -71,7 +72,7 @@ async def test_outside_business_hours_the_customer_is_told(make_runtime, fakes) 
     rt, bot = await _replica(make_runtime, wechat, slack, business_hours="00:00-00:00:01")
     told = await _wechat(bot, "转人工", "8201")
     assert "非工作时间" in told
-    await rt.drain(5)
+    await settled(rt)
 
 
 def test_business_hours_next_opening() -> None:

@@ -22,6 +22,7 @@ from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat
 from tests.fakes.slack import FakeSlack
 from tests.fakes.wechat import FakeWeChat
+from tests.helpers import settled
 from tests.helpers import until as _until
 
 STAFF = "CSTAFF"
@@ -157,8 +158,8 @@ async def test_wechat_customer_slack_agents_claim_relay_note_resolve(make_runtim
     assert "bot:还有别的问题" in await _wechat(bot_a, "还有别的问题", "9003")
     assert (await handoff.tickets.get(ticket_id)).status == "resolved"
     assert not any("VIP" in t or "已核实" in t for t in wechat.texts())
-    await rt_a.drain(5)
-    await rt_b.drain(5)
+    await settled(rt_a)
+    await settled(rt_b)
 
 
 async def test_delivery_failure_is_reported_to_the_agent(make_runtime, fakes) -> None:
@@ -178,7 +179,7 @@ async def test_delivery_failure_is_reported_to_the_agent(make_runtime, fakes) ->
             for m, a in slack.calls
         )
     )
-    await rt.drain(5)
+    await settled(rt)
 
 
 async def test_claims_on_unknown_or_resolved_tickets_are_answered(make_runtime, fakes) -> None:

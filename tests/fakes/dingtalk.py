@@ -31,8 +31,10 @@ acked within ``redeliver_after_s``, or whose connection closed, is sent again to
 another connection under a new frame id with the same data.
 
 ``robot_message`` builds a payload like DingTalk's (1:1 or group @-mention,
-valid or expired webhook); ``signed_headers`` signs an HTTP outgoing-mode
-request. Credentials are ``CLIENT_ID`` / ``CLIENT_SECRET``.
+valid or expired webhook), ``rich_text_message`` and ``audio_message`` the
+other kinds a user sends (shapes of DingTalk's "机器人接收消息" page);
+``signed_headers`` signs an HTTP outgoing-mode request. Credentials are
+``CLIENT_ID`` / ``CLIENT_SECRET``.
 """
 
 from __future__ import annotations
@@ -325,6 +327,25 @@ def robot_message(
         "sessionWebhookExpiredTime": expires,
         "createAt": int(time.time() * 1000),
     }
+
+
+def rich_text_message(parts: list[dict[str, str]], **kwargs: Any) -> dict[str, Any]:
+    """A rich-text robot message: ``text`` items between pictures (``downloadCode``)."""
+    data = robot_message("", **kwargs)
+    del data["text"]
+    data.update(msgtype="richText", content={"richText": parts})
+    return data
+
+
+def audio_message(recognition: str | None, **kwargs: Any) -> dict[str, Any]:
+    """A voice message; DingTalk adds ``recognition`` when it could transcribe it."""
+    data = robot_message("", **kwargs)
+    del data["text"]
+    content: dict[str, Any] = {"duration": 4000, "downloadCode": "audio-dl-1"}
+    if recognition is not None:
+        content["recognition"] = recognition
+    data.update(msgtype="audio", content=content)
+    return data
 
 
 def signed_headers(

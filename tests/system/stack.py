@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import until
 from tests.system.cluster import Replica
 from tests.system.ledger import Ledger
 from tests.system.load import Platforms
@@ -53,7 +54,9 @@ class Stack:
                 node.start(self.work)
             for node in self.nodes:
                 await asyncio.to_thread(node.wait_ready, 300)
-            await asyncio.sleep(1)  # DingTalk stream connections open just after /readyz
+            # DingTalk stream connections open just after /readyz: one socket per replica
+            dingtalk = self.platforms.dingtalk
+            await until(lambda: dingtalk.open_sockets >= self.replicas, seconds=120)
         except BaseException:
             await self.__aexit__()
             raise

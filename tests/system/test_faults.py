@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import until
 from tests.system.cluster import RedisServer
 from tests.system.ledger import Ledger, Report, check, settle
 from tests.system.load import CANDIDATES, Driver, calibrate, open_loop, texts_for
@@ -35,7 +36,11 @@ Fault = Callable[[Driver], Awaitable[None]]
 async def _load_with_fault(
     stack: Stack, fault: Fault, *, messages: int = 240
 ) -> tuple[Report, int]:
-    """Calibrate, then 30 msg/s across the platforms; ``fault(driver)`` runs 3 s in."""
+    """Calibrate, then 30 msg/s across the platforms; ``fault(driver)`` runs mid-load.
+
+    Mid-load means once a quarter of the messages have gone out (about 2 s in),
+    whatever the machine's speed.
+    """
     assert stack.platforms is not None
     async with Driver(stack.platforms, stack.urls) as driver:
         expected = await calibrate(driver, CANDIDATES[:4])
@@ -44,7 +49,11 @@ async def _load_with_fault(
         load = asyncio.create_task(
             open_loop(driver, texts_for(expected), rate=30, messages=messages, users=40)
         )
-        await asyncio.sleep(3)
+        ledger = stack.platforms.ledger
+        await until(
+            lambda: sum(map(len, ledger.sent.values())) >= messages // 4 or load.done(),
+            seconds=120,
+        )
         await fault(driver)
         await load
         await settle(stack.platforms.ledger, expected, timeout_s=60)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -14,7 +13,7 @@ from bot.models import Button
 from bot.turn import Turn
 from tests.fakes import dingtalk as fake
 from tests.fakes.dingtalk import FakeDingTalk
-from tests.helpers import until  # noqa: F401 - re-exported for the scenario tests
+from tests.helpers import until
 
 
 class Echo:
@@ -25,6 +24,18 @@ class Echo:
         turn.say(
             f"echo:{text}", buttons=(Button("查订单", "/order_status"),) if text == "menu" else ()
         )
+
+
+async def start_connected(channel: Any, rt: Any, ding: FakeDingTalk) -> None:
+    """Start ``channel`` and wait until the fake gateway, not only the bot, holds its socket.
+
+    The bot sees the websocket handshake before the fake's thread has registered the
+    socket; a frame pushed in between would reach no one.
+    """
+    before = ding.connections
+    await channel.start(rt)
+    if channel.stream is not None:
+        await until(lambda: channel.stream.connected.is_set() and ding.connections > before)
 
 
 async def start_bot(
@@ -40,9 +51,7 @@ async def start_bot(
     channel = build_channel(rt.settings)
     rt.add_channels([channel])
     rt.use(brain=Echo())
-    await channel.start(rt)
-    if channel.stream is not None:
-        await asyncio.wait_for(channel.stream.connected.wait(), 5)
+    await start_connected(channel, rt, ding)
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://bot"
     )

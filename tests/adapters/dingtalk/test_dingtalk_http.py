@@ -14,6 +14,7 @@ from adapters.dingtalk.inbound import sign, to_model, verify
 from bot.errors import Forbidden
 from tests.adapters.dingtalk.support import start_bot, until
 from tests.fakes import dingtalk as fake
+from tests.helpers import settled
 
 
 async def test_http_mode_signatures_and_bad_bodies(make_runtime, ding) -> None:
@@ -41,7 +42,7 @@ async def test_http_mode_signatures_and_bad_bodies(make_runtime, ding) -> None:
     assert (
         await client.post("/webhooks/dingtalk", content=b"x" * 2_000_000, headers=good)
     ).status_code == 413
-    await rt.drain(5)
+    await settled(rt)
     await channel.stop()
 
 
@@ -96,6 +97,19 @@ HOSTILE = [
 async def test_signed_hostile_bodies_never_get_a_500(make_runtime, ding, body: bytes) -> None:
     rt, channel, client = await start_bot(make_runtime, ding, mode="http")
     response = await client.post("/webhooks/dingtalk", content=body, headers=fake.signed_headers())
-    await rt.drain(5)
+    await settled(rt)
     assert response.status_code in (200, 400), response.text
+    await channel.stop()
+
+
+async def test_a_callback_without_sender_or_webhook_is_refused(make_runtime, ding) -> None:
+    rt, channel, client = await start_bot(make_runtime, ding, mode="http")
+    data = fake.robot_message("hi", msg_id="nobody1", base_url=ding.base_url)
+    for field in ("senderStaffId", "senderId", "sessionWebhook"):
+        del data[field]
+    body = json.dumps(data).encode()
+    response = await client.post("/webhooks/dingtalk", content=body, headers=fake.signed_headers())
+    assert response.status_code == 400
+    await settled(rt)
+    assert ding.received == []  # nothing was sent anywhere
     await channel.stop()

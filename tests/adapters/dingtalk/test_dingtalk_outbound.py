@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -13,8 +12,9 @@ from adapters.dingtalk import build_channel
 from adapters.dingtalk.render import openapi_message, webhook_message
 from bot.errors import DeliveryError
 from bot.models import Button, Card, Reply
-from tests.adapters.dingtalk.support import Echo, start_bot, until
+from tests.adapters.dingtalk.support import Echo, start_bot, start_connected, until
 from tests.fakes import dingtalk as fake
+from tests.helpers import settled
 
 
 async def test_platform_errors_are_retried(make_runtime, ding) -> None:
@@ -22,7 +22,7 @@ async def test_platform_errors_are_retried(make_runtime, ding) -> None:
     ding.fail_next = [500, 429]
     ding.push(fake.robot_message("retry", msg_id="r1", base_url=ding.base_url))
     await until(lambda: ding.texts() == ["echo:retry"])
-    await rt.drain(5)
+    await settled(rt)
     await channel.stop()
 
 
@@ -35,7 +35,7 @@ async def test_expired_webhook_in_a_1to1_chat_uses_batch_send_with_one_token(
             fake.robot_message(f"q{i}", msg_id=f"o{i}", base_url=ding.base_url, webhook_valid=False)
         )
         await until(lambda n=i: len(ding.sent) == n + 1)
-    await rt.drain(5)
+    await settled(rt)
     assert [path for path, _ in ding.sent] == ["/v1.0/robot/oToMessages/batchSend"] * 2
     assert ding.sent[0][1]["userIds"] == ["staff1"] and ding.sent[0][1]["msgKey"] == "sampleText"
     assert ding.texts() == ["echo:q0", "echo:q1"]
@@ -49,7 +49,7 @@ async def test_exhausted_retries_are_reported_not_lost(make_runtime, ding, caplo
     ding.fail_next = [503, 429, 500, 500]  # more failures than the retry policy's attempts
     ding.push(fake.robot_message("doomed", msg_id="x1", base_url=ding.base_url))
     await until(lambda: len(ding.received) >= 4)
-    await rt.drain(5)
+    await settled(rt)
     assert ding.sent == []
     assert len([r for r in ding.received if r[0].startswith("/session/")]) == 4
     assert any(r.getMessage() == "reply not delivered" for r in caplog.records)
@@ -76,16 +76,14 @@ async def test_staff_group_goes_to_the_staff_handler_not_the_pipeline(make_runti
         seen.append(event)
 
     channel.staff_handler = staff
-    await channel.start(rt)
-    assert channel.stream is not None
-    await asyncio.wait_for(channel.stream.connected.wait(), 5)
+    await start_connected(channel, rt, ding)
     ding.push(
         fake.robot_message(
             "claim T-1", msg_id="st1", base_url=ding.base_url, conversation="cidSTAFF", group=True
         )
     )
     await until(lambda: len(seen) == 1)
-    await rt.drain(5)
+    await settled(rt)
     assert seen[0]["text"] == "claim T-1" and seen[0]["user_id"] == "staff1"
     assert seen[0]["conversation_id"] == "cidSTAFF"
     assert ding.sent == []  # no bot reply to agents' commands
@@ -114,7 +112,7 @@ async def test_a_refused_session_webhook_falls_back_to_the_openapi(make_runtime,
     ding.webhooks_expired = True  # valid by its timestamp, but DingTalk says it expired
     ding.push(fake.robot_message("late", msg_id="w1", base_url=ding.base_url))
     await until(lambda: len(ding.sent) == 1)
-    await rt.drain(5)
+    await settled(rt)
     assert ding.sent[0][0] == "/v1.0/robot/oToMessages/batchSend"
     assert ding.texts() == ["echo:late"]
     assert [r[0] for r in ding.received if r[0].startswith("/session/")] == ["/session/cidU1"]

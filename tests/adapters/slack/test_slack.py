@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,9 +14,11 @@ from pydantic import SecretStr
 from adapters.slack import build_channel
 from bot.app import create_app
 from bot.models import Button
+from bot.texts import text
 from bot.turn import Turn
 from tests.fakes import slack as fake
 from tests.fakes.slack import FakeSlack
+from tests.helpers import settled, until
 
 
 class Echo:
@@ -53,12 +54,9 @@ async def _bot(make_runtime, api: FakeSlack, **extra: Any):
 
 
 async def _settle(rt, api: FakeSlack, posts: int) -> None:
-    """Bolt runs listeners in its own background tasks: wait for the fake to see the posts."""
-    for _ in range(200):
-        if len(api.posts()) >= posts:
-            break
-        await asyncio.sleep(0.02)
-    await rt.drain(5)
+    """Wait for the fake to see ``posts`` posts, then for every turn to end (no late ones)."""
+    await until(lambda: len(api.posts()) >= posts)
+    await settled(rt)
 
 
 async def _send(client: httpx.AsyncClient, body: bytes, **headers: str) -> httpx.Response:
@@ -81,7 +79,7 @@ async def test_dm_gets_one_reply_and_retries_get_none(make_runtime, slack_api) -
     assert (
         await _send(client, body, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"})
     ).status_code == 200
-    await _settle(rt, slack_api, 2)
+    await _settle(rt, slack_api, 1)
     posts = slack_api.posts()
     assert [p["text"] for p in posts] == ["echo:你好"] and posts[0]["channel"] == "D123"
 
@@ -104,7 +102,7 @@ async def test_bot_messages_edits_and_channel_chatter_are_ignored(make_runtime, 
     ]
     for i, event in enumerate(events):
         await _send(client, fake.event_body(event, event_id=f"Ev-ign-{i}"))
-    await _settle(rt, slack_api, 1)  # nothing comes: waits out the full time
+    await _settle(rt, slack_api, 0)  # every turn has ended: nothing came
     assert slack_api.posts() == []
 
 
@@ -170,19 +168,106 @@ async def test_rate_limited_and_server_errors_are_retried(make_runtime, slack_ap
 
 async def test_socket_mode_envelopes_are_acked_and_answered_once(make_runtime, slack_api) -> None:
     rt, channel, _ = await _bot(make_runtime, slack_api, slack_app_token=SecretStr(fake.APP_TOKEN))
-    for _ in range(250):
-        if slack_api.sockets:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: bool(slack_api.sockets))
     body = fake.event_body(fake.dm("socket hello"), event_id="EvS1")
     await slack_api.push_event(body, envelope_id="env-1")
     await slack_api.push_event(body, envelope_id="env-2", retry=1)  # a redelivery of the same event
+    # bolt acks an envelope once its listener has started the turn; then the turns end
+    await until(lambda: {a["envelope_id"] for a in slack_api.acks} >= {"env-1", "env-2"})
     await _settle(rt, slack_api, 1)
-    for _ in range(100):
-        if len(slack_api.acks) >= 2:
-            break
-        await asyncio.sleep(0.02)
-    assert {a["envelope_id"] for a in slack_api.acks} >= {"env-1", "env-2"}
-    await asyncio.sleep(0.2)
     assert [p["text"] for p in slack_api.posts()] == ["echo:socket hello"]
     await channel.stop()
+
+
+def _form_headers(form: bytes) -> dict[str, str]:
+    return fake.signed_headers(form, content_type="application/x-www-form-urlencoded")
+
+
+async def test_events_and_interactions_without_a_listener_get_200(make_runtime, slack_api) -> None:
+    rt, _, client = await _bot(make_runtime, slack_api)
+    reaction = {  # shapes as in bolt-python's own scenario tests
+        "type": "reaction_added",
+        "user": "U123",
+        "item": {"type": "message", "channel": "C777", "ts": "1700000002.000200"},
+        "reaction": "heart_eyes",
+        "item_user": "U123",
+        "event_ts": "1700000003.000300",
+    }
+    home = {"type": "app_home_opened", "user": "U123", "channel": "D123", "tab": "home"}
+    for i, event in enumerate((reaction, home)):
+        response = await _send(client, fake.event_body(event, event_id=f"EvU{i}"))
+        assert response.status_code == 200  # bolt alone says 404 and Slack redelivers
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U123"},
+        "team": {"id": fake.TEAM},
+        "channel": {"id": "C777"},
+        "container": {"type": "message", "message_ts": "1700000002.000200"},
+        "trigger_id": "t9",
+        "api_app_id": "A1",
+        "token": "x",
+        "actions": [{"type": "button", "action_id": "another_apps_button", "value": "v"}],
+    }
+    form = f"payload={json.dumps(payload)}".encode()
+    response = await client.post(
+        "/webhooks/slack/events", content=form, headers=_form_headers(form)
+    )
+    assert response.status_code == 200
+    await _settle(rt, slack_api, 0)
+    assert slack_api.posts() == []
+
+
+async def test_socket_mode_acks_events_without_a_listener(make_runtime, slack_api) -> None:
+    _, channel, _ = await _bot(make_runtime, slack_api, slack_app_token=SecretStr(fake.APP_TOKEN))
+    await until(lambda: bool(slack_api.sockets))
+    event = {"type": "app_home_opened", "user": "U123", "channel": "D123", "tab": "home"}
+    await slack_api.push_event(fake.event_body(event, event_id="EvS9"), envelope_id="env-9")
+    await until(lambda: any(a["envelope_id"] == "env-9" for a in slack_api.acks))
+    assert slack_api.posts() == []
+    await channel.stop()
+
+
+async def test_ssl_check_gets_200(make_runtime, slack_api) -> None:
+    _, _, client = await _bot(make_runtime, slack_api)
+    form = b"token=random&ssl_check=1"  # as bolt-python's test_ssl_check sends it
+    response = await client.post(
+        "/webhooks/slack/events", content=form, headers=_form_headers(form)
+    )
+    assert response.status_code == 200 and response.text == ""
+    assert slack_api.posts() == []
+
+
+async def test_a_dm_sent_in_a_thread_is_answered_in_that_thread(make_runtime, slack_api) -> None:
+    rt, _, client = await _bot(make_runtime, slack_api)
+    event = {**fake.dm("still there?", ts="1700000009.000900"), "thread_ts": "1700000001.000100"}
+    assert (await _send(client, fake.event_body(event, event_id="EvT1"))).status_code == 200
+    await _settle(rt, slack_api, 1)
+    (post,) = slack_api.posts()
+    assert post["text"] == "echo:still there?"
+    assert (post["channel"], post["thread_ts"]) == ("D123", "1700000001.000100")
+
+
+async def test_a_bare_mention_gets_a_short_help_once(make_runtime, slack_api) -> None:
+    rt, _, client = await _bot(make_runtime, slack_api)
+    body = fake.event_body(fake.mention(""), event_id="EvM1")
+    assert (await _send(client, body)).status_code == 200
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert (await _send(client, body, **retry)).status_code == 200
+    await _settle(rt, slack_api, 1)
+    (post,) = slack_api.posts()
+    assert post["text"] == text("mention_help", "en")  # no words to go by: English
+    assert post["thread_ts"] == "1700000002.000200"
+
+
+async def test_a_bare_mention_in_a_chinese_thread_gets_the_help_in_chinese(
+    make_runtime, slack_api
+) -> None:
+    rt, _, client = await _bot(make_runtime, slack_api)
+    await _send(client, fake.event_body(fake.mention("我的订单到哪了"), event_id="EvZ1"))
+    await _settle(rt, slack_api, 1)
+    again = {**fake.mention("", ts="1700000005.000500"), "thread_ts": "1700000002.000200"}
+    await _send(client, fake.event_body(again, event_id="EvZ2"))
+    await _settle(rt, slack_api, 2)
+    help_post = slack_api.posts()[-1]
+    assert help_post["text"] == text("mention_help", "zh-CN")
+    assert help_post["thread_ts"] == "1700000002.000200"

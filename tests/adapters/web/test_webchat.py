@@ -12,11 +12,13 @@ import uvicorn
 import websockets
 
 from adapters.web import build_channel
+from adapters.web.channel import WebOutbound
 from bot.app import create_app
 from bot.escalation.texts import CUSTOMER
 from bot.models import Address, Reply
 from bot.runtime import Runtime
 from bot.turn import Turn
+from tests.helpers import until
 
 
 class Echo:
@@ -37,8 +39,7 @@ async def _serve(runtime: Runtime) -> tuple[uvicorn.Server, asyncio.Task[None], 
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
+    await until(lambda: server.started)  # uvicorn exposes a flag, not an event
     return server, task, port
 
 
@@ -60,8 +61,15 @@ async def replicas(make_runtime) -> AsyncIterator[list[tuple[Runtime, int]]]:
         await task
 
 
+async def _subscribed(runtime: Runtime, cid: str) -> bool:
+    """Whether a page's socket (on any replica) listens to the conversation's channel."""
+    key = Address(platform="web", conversation_id=cid, user_id=cid, account="local").key
+    channel = WebOutbound(runtime.settings.redis_prefix).channel(key)
+    return bool((await runtime.redis.pubsub_numsub(channel))[0][1])
+
+
 async def _recv(ws: websockets.ClientConnection) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout=30))  # a guard, not a wait
 
 
 async def test_message_reply_button_and_bad_frames(replicas) -> None:
@@ -83,7 +91,7 @@ async def test_message_reply_button_and_bad_frames(replicas) -> None:
 async def test_delivery_on_another_replica_reaches_the_socket(replicas) -> None:
     (_, port_a), (rt_b, _) = replicas
     async with websockets.connect(f"ws://127.0.0.1:{port_a}/webchat?cid=bob02") as ws:
-        await asyncio.sleep(0.2)  # subscribed
+        await until(lambda: _subscribed(rt_b, "bob02"))
         address = Address(platform="web", conversation_id="bob02", user_id="bob02", account="local")
         await rt_b.outbound.deliver(address, [Reply(text="an agent has joined")])
         frame = await _recv(ws)
@@ -94,7 +102,7 @@ async def test_agent_joined_is_a_notice(replicas) -> None:
     (_, port_a), (rt_b, _) = replicas
     joined = CUSTOMER["joined"]["en"].format(agent="Dana")
     async with websockets.connect(f"ws://127.0.0.1:{port_a}/webchat?cid=dave05") as ws:
-        await asyncio.sleep(0.2)  # subscribed
+        await until(lambda: _subscribed(rt_b, "dave05"))
         address = Address(
             platform="web", conversation_id="dave05", user_id="dave05", account="local"
         )

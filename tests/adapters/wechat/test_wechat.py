@@ -17,6 +17,7 @@ from bot.models import Button, Card
 from bot.turn import Turn
 from tests.fakes import wechat as fake
 from tests.fakes.wechat import FakeWeChat
+from tests.helpers import settled
 
 
 class Echo:
@@ -47,6 +48,9 @@ async def _bot(
         "wechat_app_secret": SecretStr(fake.SECRET),
         "wechat_api_base_url": api.base_url,
         "wechat_aes_key": SecretStr(fake.AES_KEY) if aes else None,
+        # A passive reply is expected whenever the turn ends, however loaded the machine;
+        # the tests of the slow path set a short budget themselves.
+        "wechat_reply_budget_s": 30.0,
         **extra,
     }
     runtime = await make_runtime(**overrides)
@@ -111,7 +115,7 @@ async def test_slow_turn_answers_success_then_sends_by_api(make_runtime, wechat_
     )
     response = await _post(client, *fake.plain_post(fake.text_xml("o3", "慢一点", msg_id="3001")))
     assert response.text == "success"
-    await rt.drain(5)
+    await settled(rt)
     assert wechat_api.texts() == ["echo:慢一点"]
     assert wechat_api.sent[0]["touser"] == "o3"
 
@@ -120,7 +124,7 @@ async def test_extra_replies_go_through_the_api(make_runtime, wechat_api) -> Non
     rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(replies=2))
     response = await _post(client, *fake.plain_post(fake.text_xml("o4", "x", msg_id="4001")))
     assert "echo:x" in response.text
-    await rt.drain(5)
+    await settled(rt)
     assert wechat_api.texts() == ["echo1:x"]
 
 
@@ -130,7 +134,7 @@ async def test_token_refresh_and_platform_errors(make_runtime, wechat_api) -> No
     )
     wechat_api.fail_next = [500, 429, "40001"]  # retried 5xx/429, then a token refresh
     await _post(client, *fake.plain_post(fake.text_xml("o5", "a", msg_id="5001")))
-    await rt.drain(10)
+    await settled(rt)
     assert wechat_api.texts() == ["echo:a"]
     assert wechat_api.token_fetches == 2
 
@@ -141,7 +145,7 @@ async def test_window_closed_is_reported_not_lost(make_runtime, wechat_api, capl
     )
     wechat_api.fail_next = ["45015"]
     await _post(client, *fake.plain_post(fake.text_xml("o6", "late", msg_id="6001")))
-    await rt.drain(10)
+    await settled(rt)
     assert wechat_api.sent == []
     failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
     assert failures and failures[0].code == "45015" and failures[0].retryable is False
@@ -172,6 +176,8 @@ async def test_events_media_and_voice(make_runtime, wechat_api) -> None:
         client, *fake.plain_post(fake.media_xml("o7", "voice", recognition="查订单"))
     )
     assert "echo:查订单" in voice.text
+    # The passive reply goes out before the turn saves the context: let the turns end
+    await settled(rt)
     await _post(client, *fake.plain_post(fake.event_xml("o7", "unsubscribe")))
     ctx = await rt.contexts.load(f"wechat:{fake.ACCOUNT}:o7")
     assert ctx.history == []
@@ -214,7 +220,7 @@ async def test_retry_while_the_first_is_in_flight_gets_success(make_runtime, wec
     )
     answers = sorted([first.text, retry.text])
     assert answers[1] == "success" and "echo:在吗" in answers[0]  # exactly one passive reply
-    await rt.drain(5)
+    await settled(rt)
     assert wechat_api.sent == []  # and nothing extra through the API
 
 
@@ -259,7 +265,7 @@ async def test_quota_is_tracked_and_reported(make_runtime, wechat_api, caplog) -
     assert not fresh.open and fresh.remaining_quota == 5  # never wrote: no window yet
     response = await _post(client, *fake.plain_post(fake.text_xml("o9", "q", msg_id="9001")))
     assert "echo:q" in response.text  # 1 passive reply, then 5 by API, the 7th refused
-    await rt.drain(5)
+    await settled(rt)
     assert wechat_api.texts() == [f"echo{i}:q" for i in range(1, 6)]
     window = await channel.send_window("o9", account=fake.ACCOUNT)
     assert not window.open and window.remaining_quota == 0 and window.closes_at > 0
@@ -276,7 +282,7 @@ async def test_platform_quota_errcode_is_not_retried(make_runtime, wechat_api, c
     )
     wechat_api.fail_next = ["45047"]  # a retry would succeed (and show in `sent`): none may come
     await _post(client, *fake.plain_post(fake.text_xml("o10", "z", msg_id="10001")))
-    await rt.drain(10)
+    await settled(rt)
     assert wechat_api.sent == []
     failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
     assert failures and failures[0].code == "45047" and failures[0].retryable is False
@@ -288,7 +294,7 @@ async def test_persistent_5xx_is_retried_then_reported(make_runtime, wechat_api,
     )
     wechat_api.fail_next = [500] * 10
     await _post(client, *fake.plain_post(fake.text_xml("o11", "down", msg_id="11001")))
-    await rt.drain(20)
+    await settled(rt)
     assert wechat_api.sent == [] and len(wechat_api.fail_next) < 10 - 1  # several attempts
     failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
     assert failures and failures[0].code == "500"
@@ -383,3 +389,43 @@ async def test_a_replica_at_max_in_flight_sheds_with_503_then_takes_the_retry(
     await running
     retry = await _post(client, *fake.plain_post(xml))
     assert retry.status_code == 200 and "echo:你好" in retry.text
+
+
+@pytest.mark.parametrize("name", ["event_subscribe_scan", "event_subscribe_scan_product"])
+async def test_subscribing_by_qr_code_or_product_scan_is_a_subscribe(
+    make_runtime, wechat_api, name: str
+) -> None:
+    brain = Recorder()
+    _, channel, client = await _bot(make_runtime, wechat_api, brain=brain)
+    xml = fake.fixture(name)
+    answer = await _post(client, *fake.plain_post(xml))
+    assert "<![CDATA[echo:subscribe]]>" in answer.text  # the dialog welcomes a "subscribe"
+    assert [(m.kind.value, m.event) for m in brain.seen] == [("event", "subscribe")]
+    user = brain.seen[0].user_id
+    assert (await channel.send_window(user, account=fake.ACCOUNT)).open  # following opens it
+    assert (await _post(client, *fake.plain_post(xml))).text == "success"  # WeChat's retry
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "event_subscribe_msg_popup",
+        "event_subscribe_msg_sent",
+        "event_masssendjobfinish",
+        "event_kf_create_session",
+        "event_kf_close_session",
+        "event_kf_switch_session",
+        "event_qualification_verify_success",
+    ],
+)
+async def test_notifications_get_no_reply_and_open_no_window(
+    make_runtime, wechat_api, name: str
+) -> None:
+    brain = Recorder()
+    rt, channel, client = await _bot(make_runtime, wechat_api, brain=brain)
+    answer = await _post(client, *fake.plain_post(fake.fixture(name)))
+    assert answer.status_code == 200 and answer.text == "success"
+    await settled(rt)
+    assert brain.seen == [] and wechat_api.sent == []
+    window = await channel.send_window("oFx1s5fixtureNoticeUser", account=fake.ACCOUNT)
+    assert not window.open and window.remaining_quota == 5  # never written: no window
