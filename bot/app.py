@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 from fastapi import FastAPI
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -18,17 +15,12 @@ from bot.runtime import Runtime
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    """Build the app around an already-built runtime (its channels included)."""
+    """Build the app around an already-built runtime (its channels included).
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    app = FastAPI(title="csbot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    Whoever serves the app starts and stops the runtime (``bot serve`` does, around
+    the HTTP server), so that start-up errors and the bounded stop are its own.
+    """
+    app = FastAPI(title="csbot", docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     app.add_exception_handler(BotError, bot_error_handler)
     for redis_error in (RedisConnectionError, RedisTimeoutError):
@@ -50,4 +42,5 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     for channel in runtime.channels:
         app.router.routes.extend(channel.routes())
+    app.router.routes.extend(runtime.routes)
     return app

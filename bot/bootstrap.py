@@ -24,4 +24,9 @@ def wire(runtime: Runtime, *, console_write: Callable[[str], None] = print) -> R
 
 def build_runtime(settings: Settings, *, console_write: Callable[[str], None] = print) -> Runtime:
     """Connect to Redis and wire everything for ``settings``."""
-    return wire(Runtime.create(settings), console_write=console_write)
+    runtime = Runtime.create(settings)
+    try:
+        return wire(runtime, console_write=console_write)
+    except BaseException:
+        runtime.redis_handle.abandon()  # a bad configuration must not leave Redis running
+        raise

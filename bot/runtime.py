@@ -15,6 +15,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+from starlette.routing import BaseRoute
+
 from bot import metrics
 from bot.brain import Brain, EchoBrain, Handoff, NoHandoff
 from bot.channels import Channel
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 # replica whose event loop stalls under overload must not have its messages taken over
 # (and answered twice); a crash is still detected within seconds.
 HEARTBEAT_BEATS = 8
+# What a stop may take past the drain budget: channels, services and connections closing.
+STOP_GRACE_S = 3.0
 Hook = Callable[[], Awaitable[None]]
 Check = Callable[[], Awaitable[bool]]
 
@@ -107,6 +111,8 @@ class Runtime:
         )
         self._heartbeat: asyncio.Task[None] | None = None
         self._services: list[tuple[str, Hook, Hook]] = []
+        # HTTP routes of parts that are not customer channels (the agent console)
+        self.routes: list[BaseRoute] = []
         self._checks: dict[str, Check] = {"redis": self.ready}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
@@ -135,6 +141,10 @@ class Runtime:
         the demo order backend, the escalation timers.
         """
         self._services.append((name, start, stop))
+
+    def add_routes(self, routes: Sequence[BaseRoute]) -> None:
+        """Serve ``routes`` too (for parts that are not channels, such as the agent console)."""
+        self.routes.extend(routes)
 
     def add_readiness_check(self, name: str, check: Check) -> None:
         """Make ``/readyz`` also require ``check`` (e.g. the NLU model is loaded)."""
@@ -230,10 +240,24 @@ class Runtime:
         return 0
 
     async def stop(self) -> None:
-        """Stop intake, drain in-flight work, stop services, close Redis (once)."""
+        """Stop intake, drain in-flight work, stop services, close Redis (once).
+
+        Bounded by ``shutdown_drain_s`` plus :data:`STOP_GRACE_S`, even when Redis
+        or a platform API stopped answering: what is still waiting then is
+        abandoned (platforms redeliver what was not acknowledged).
+        """
         if self._stopped:
             return
         self._stopped = True
+        budget_s = self.settings.shutdown_drain_s + STOP_GRACE_S
+        try:
+            async with asyncio.timeout(budget_s):
+                await self._wind_down()
+        except TimeoutError:
+            log.error("shutdown ran past its budget; closing anyway", extra={"budget_s": budget_s})
+        await self._close()
+
+    async def _wind_down(self) -> None:
         for channel in reversed(self.channels):
             try:
                 await channel.stop()
@@ -245,13 +269,19 @@ class Runtime:
                 await stop()
             except Exception:
                 log.exception("service did not stop cleanly", extra={"service": name})
+
+    async def _close(self) -> None:
+        """The last steps of a stop, each bounded: a dead Redis or database cannot hold them."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
-        await self.records.stop()
+        try:
+            await asyncio.wait_for(self.records.stop(), STOP_GRACE_S)
+        except TimeoutError:
+            log.error("the record store did not close in time; unwritten records are lost")
         with contextlib.suppress(Exception):
-            await self.redis.delete(self.keys.replica(self.replica_id))
+            await asyncio.wait_for(self.redis.delete(self.keys.replica(self.replica_id)), 1.0)
         await self.redis_handle.close()
 
     @contextlib.asynccontextmanager

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Collection
+from typing import Any
 
 from bot import metrics
 from bot.brain import Brain, Handoff
+from bot.lang import detect_lang
 from bot.models import MessageKind, Reply
 from bot.pii import mask_pii
 from bot.pipeline import Next, Step
@@ -18,7 +20,7 @@ from bot.stores.dedupe import Claim, Deduper
 from bot.stores.ordering import ConversationOrder
 from bot.stores.ratelimit import RateLimiter
 from bot.stores.sent import SendLedger
-from bot.texts import detect_lang, text
+from bot.texts import text
 from bot.turn import Outcome, Turn
 
 log = logging.getLogger(__name__)
@@ -236,6 +238,27 @@ class RecordTurn:
                 self._writer.add(record)
 
 
+def _turn_data(turn: Turn) -> dict[str, object]:
+    """What the dialog made of the message; the report and export-misses tell misses by it."""
+    flags = {
+        "escalation": turn.escalation,
+        "fallback": turn.fallback,
+        "answered_slot": turn.answered_slot,
+        "guess": _guess(turn.parse),
+    }
+    return {key: value for key, value in flags.items() if value}
+
+
+def _guess(parse: Any) -> str:
+    """The model's best in-scope intent for an out-of-scope message: a hint for whoever labels
+    misses (out_of_scope is a trained class, so it may also top the ranking itself)."""
+    top = getattr(getattr(parse, "intent", None), "name", "")
+    if top != "out_of_scope":
+        return ""
+    names = (getattr(r, "name", "") for r in getattr(parse, "ranking", None) or ())
+    return next((n for n in names if n and n != "out_of_scope"), "")
+
+
 def turn_records(turn: Turn) -> list[Record]:
     """The inbound record of a turn and one record per reply, text masked."""
     msg = turn.message
@@ -252,7 +275,7 @@ def turn_records(turn: Turn) -> list[Record]:
         event=turn.outcome.value,
         intent=getattr(top, "name", "") or "",
         confidence=getattr(top, "confidence", None),
-        data={"escalation": turn.escalation} if turn.escalation else {},
+        data=_turn_data(turn),
     )
     if turn.outcome is not Outcome.REPLIED:
         return [inbound]

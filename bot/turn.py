@@ -44,8 +44,9 @@ class Turn:
     """Mutable state of one message in the pipeline.
 
     Steps read ``message`` and fill the rest: ``context`` and ``lease`` once the
-    conversation is held, ``parse`` after NLU, ``replies`` from the dialog, and
-    ``escalation`` when the dialog asks for a human.
+    conversation is held, ``parse`` after NLU, ``replies`` from the dialog,
+    ``escalation`` when the dialog asks for a human, and ``fallback`` or
+    ``answered_slot`` when it did not understand or took the message as an answer.
     """
 
     message: InboundMessage
@@ -55,6 +56,9 @@ class Turn:
     parse: Any = None
     replies: list[Reply] = field(default_factory=list)
     escalation: str | None = None
+    # what the dialog made of the message, for the reports: not understood, or a slot's answer
+    fallback: bool = False
+    answered_slot: bool = False
     outcome: Outcome = Outcome.REPLIED
     committed: bool = False  # context saved + message done + lock released, atomically
     retry: bool = False  # an earlier attempt at this message failed or died: check the ledger

@@ -96,14 +96,40 @@ def _from_yaml(path: Path) -> list[Example]:
 
 
 def _from_csv(path: Path) -> list[Example]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"text", "intent"} <= set(reader.fieldnames):
-            raise ConfigError(f"{path}: CSV needs a header with 'text' and 'intent' columns")
-        return [
-            Example(*strip_annotations(row["text"] or "")[:1], row["intent"] or "")
-            for row in reader
-        ]
+    rows = csv_rows(path, needs=("text", "intent"))
+    return [Example(*strip_annotations(row["text"])[:1], row["intent"]) for row in rows]
+
+
+def csv_rows(path: Path, *, needs: tuple[str, ...]) -> list[dict[str, str]]:
+    """A CSV file's rows by header name; a row with a stray comma or quote is refused.
+
+    ``needs`` are the columns that must be in the header (one of them when
+    separated by ``|``, as in ``intent|category``).
+    """
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            _require_columns(path, header, needs)
+            rows = []
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise ConfigError(
+                        f"{path}:{reader.line_num}: {len(row)} columns where the header has "
+                        f"{len(header)} ({','.join(header)}); quote a text that holds a comma"
+                    )
+                if row:
+                    rows.append(dict(zip(header, row, strict=True)))
+            return rows
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _require_columns(path: Path, header: list[str], needs: tuple[str, ...]) -> None:
+    missing = [n for n in needs if not set(n.split("|")) & set(header)]
+    if missing:
+        wanted = ", ".join(repr(n.replace("|", "' or '")) for n in needs)
+        raise ConfigError(f"{path}: CSV needs a header with {wanted} columns")
 
 
 def _from_jsonl(path: Path) -> list[Example]:

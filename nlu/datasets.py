@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from bot.errors import ConfigError
-from nlu.data import Dataset, Example, validate
+from nlu.data import Dataset, Example, csv_rows, validate
 from nlu.types import OUT_OF_SCOPE
 
 FORMATS = ("csv", "rasa", "clinc", "smp")
@@ -39,8 +39,7 @@ def read(path: Path, fmt: str, *, split: str = "test") -> Dataset:
 
 
 def _csv(path: Path, split: str) -> list[tuple[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = csv_rows(path, needs=("text", "intent|category"))
     label = "intent" if rows and "intent" in rows[0] else "category"
     return [(r["text"], r[label]) for r in rows]
 

@@ -2,7 +2,7 @@
 
 Entry point for the dialog engine::
 
-    nlu = load_nlu(settings, redis=runtime.redis, prefix=settings.redis_prefix)
+    nlu = load_nlu(settings)
     await nlu.start()
     result = await nlu.parse("我的订单20231122001到哪了")   # -> nlu.types.ParseResult
 
@@ -35,7 +35,6 @@ import numpy as np
 from bot import metrics
 from bot.errors import BotError
 from nlu.entities import extract
-from nlu.misses import MissRecorder
 from nlu.model import IntentModel
 from nlu.normalize import for_classifier, normalize
 from nlu.openers import clauses
@@ -74,7 +73,6 @@ class NLUService:
         model: IntentModel | None,
         *,
         sensitive: SensitiveFilter | None = None,
-        misses: MissRecorder | None = None,
         max_batch: int = 64,
         cache_size: int = 4096,
         top_k: int = 5,
@@ -89,7 +87,6 @@ class NLUService:
         self._loaded = asyncio.Event()
         self._warming: asyncio.Task[None] | None = None
         self._sensitive = sensitive or SensitiveFilter([])
-        self._misses = misses
         self._max_batch = max_batch
         self._cache_size = cache_size
         self._top_k = top_k
@@ -168,9 +165,6 @@ class NLUService:
             result.extra["requests"] = requests
         metrics.NLU_LATENCY.observe(time.perf_counter() - started)
         metrics.NLU_CONFIDENCE.observe(result.intent.confidence)
-        if self._misses is not None and result.intent.name == OUT_OF_SCOPE:
-            best = result.ranking[0].name if result.ranking else ""
-            await self._misses.record(text, best)
         return result
 
     async def reload(self, directory: Path) -> None:

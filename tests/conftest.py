@@ -88,3 +88,24 @@ def bundled_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bot_settings(settings: Settings, bundled_model_dir: Path) -> Settings:
     """Settings for the bundled bot with its trained model."""
     return settings.model_copy(update={"model_dir": bundled_model_dir})
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model of two intents in n-grams only (seconds to train), for process and CLI tests.
+
+    It knows too little for the bundled flows: what it is for is a ``bot serve``
+    that starts without training, or a model that lacks the dialog's intents.
+    """
+    from nlu.data import load_files
+    from nlu.loader import train_and_save
+
+    work = tmp_path_factory.mktemp("tiny-model")
+    data = work / "data.csv"
+    rows = [f"我要退货{i},return_refund" for i in range(12)]
+    rows += [f"快递到哪了{i},track_shipment" for i in range(12)]
+    data.write_text("text,intent\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    settings = load_settings(data_dir=work / "data")
+    return train_and_save(
+        load_files([data]), work / "model", settings=settings, pretrained=False, progress=False
+    )

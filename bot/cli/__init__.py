@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import chat, config_check, nlu_cmds, records_cmds, serve, test_cmd, tickets
+from bot.cli import agents, chat, config_check, nlu_cmds, records_cmds, serve, test_cmd, tickets
+from bot.cli.group import BotGroup
 
 
-@click.group()
+@click.group(cls=BotGroup)
 @click.option(
     "--config",
     "config_dir",
@@ -27,9 +28,9 @@ def main(ctx: click.Context, config_dir: str | None, data_dir: str | None) -> No
     ctx.obj = {"config_dir": config_dir, "data_dir": data_dir}
 
 
-for _module in (serve, chat, config_check, test_cmd, tickets):
+for _module in (serve, chat, config_check, test_cmd, tickets, agents):
     main.add_command(_module.command)
-for _command in (nlu_cmds.train, nlu_cmds.evaluate, nlu_cmds.reload, nlu_cmds.export_misses):
+for _command in (nlu_cmds.train, nlu_cmds.evaluate, nlu_cmds.reload):
     main.add_command(_command)
-main.add_command(records_cmds.report)
-main.add_command(records_cmds.transcript)
+for _command in (records_cmds.report, records_cmds.export_misses, records_cmds.transcript):
+    main.add_command(_command)

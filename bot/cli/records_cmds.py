@@ -1,4 +1,4 @@
-"""``bot report`` and ``bot transcript``: read the durable record."""
+"""``bot report``, ``bot export-misses`` and ``bot transcript``: read the durable record."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.pii import mask_pii
 from bot.records import Record, open_store
 from bot.records.report import build_report, parse_span
 from bot.settings import Settings
+from nlu.misses import write_misses
 
 
 async def _query(settings: Settings, **filters: object) -> list[Record]:
@@ -47,6 +48,26 @@ def report(ctx: click.Context, since: str, csv_path: str | None) -> None:
             writer = csv.writer(fh)
             writer.writerow(["section", "key", "value"])
             writer.writerows(rows)
+
+
+@click.command("export-misses")
+@click.option("--since", default="7d", show_default=True, help="Time span: 30m, 24h, 7d ...")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("misses.csv"),
+    show_default=True,
+)
+@click.pass_context
+def export_misses(ctx: click.Context, since: str, out: Path) -> None:
+    """Write low-confidence and fallback messages (PII masked, counted) as a CSV for labelling."""
+    try:
+        span = parse_span(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    settings = settings_from(ctx, json_logs=False, log_level="WARNING")
+    written = write_misses(asyncio.run(_query(settings, since=time.time() - span)), out)
+    click.echo(f"{written} texts written to {out}")
 
 
 @click.command("transcript")

@@ -1,4 +1,11 @@
-"""``bot serve``: run the ASGI app with every enabled channel."""
+"""``bot serve``: run the ASGI app with every enabled channel.
+
+The runtime is started before the HTTP server and stopped after it, outside
+uvicorn's lifespan: a start-up error then reaches the ``bot`` command as one
+line (uvicorn would log it as a traceback), and the stop always runs. Once
+asked to stop, the process ends within ``shutdown_drain_s`` plus a few seconds,
+whatever stopped answering (:class:`_Server`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ import asyncio
 import logging
 import os
 import signal
+import threading
+from types import FrameType
 
 import click
 import uvicorn
@@ -13,9 +22,12 @@ import uvicorn
 from bot.app import create_app
 from bot.bootstrap import build_runtime
 from bot.cli.common import settings_from
-from bot.runtime import Runtime
+from bot.redis_conn import stop_embedded
+from bot.runtime import STOP_GRACE_S, Runtime
 
 log = logging.getLogger(__name__)
+# Past the drain budget and the runtime's own grace, the process exits regardless.
+HARD_STOP_GRACE_S = STOP_GRACE_S + 2.0
 
 
 @click.command("serve")
@@ -27,15 +39,59 @@ def command(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = settings_from(ctx)
     runtime = build_runtime(settings)
     _reload_on_sighup(runtime)
-    app = create_app(runtime)
-    uvicorn.run(
-        app,
+    config = uvicorn.Config(
+        create_app(runtime),
         host=host or settings.host,
         port=port or settings.port,
-        log_config=None,  # keep our JSON logging
+        log_config=None,  # uvicorn's loggers go through ours (JSON, PII masked)
         access_log=False,
-        timeout_graceful_shutdown=10,
+        lifespan="off",  # the runtime is started and stopped around the server, see _serve
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_drain_s)),
     )
+    asyncio.run(_serve(_Server(config, runtime), runtime))
+
+
+async def _serve(server: uvicorn.Server, runtime: Runtime) -> None:
+    # uvicorn re-raises the stop signal once it is done; our handler keeps that
+    # from killing the process before the runtime has stopped.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, server.handle_exit)
+    try:
+        await runtime.start()
+        await server.serve()
+    finally:
+        await runtime.stop()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, with a hard deadline from the first stop signal on.
+
+    The runtime's stop is bounded, but a thread (a model training, a blocked
+    client) can still hold the interpreter's exit; past the deadline the
+    process stops its embedded Redis and exits.
+    """
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+        self._deadline: threading.Timer | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Stop serving, as uvicorn does, and arm the deadline once."""
+        if self._deadline is None:
+            budget_s = self.runtime.settings.shutdown_drain_s + HARD_STOP_GRACE_S
+            self._deadline = threading.Timer(budget_s, self._overrun, args=(budget_s,))
+            self._deadline.daemon = True
+            self._deadline.start()
+        super().handle_exit(sig, frame)
+
+    def _overrun(self, budget_s: float) -> None:
+        log.error("shutdown did not finish within %.0f s; exiting now", budget_s)
+        server = self.runtime.redis_handle.embedded
+        if server is not None:
+            stop_embedded(server)
+        logging.shutdown()
+        os._exit(1)
 
 
 def _reload_on_sighup(runtime: Runtime) -> None:

@@ -65,7 +65,7 @@ def build_report(records: Iterable[Record], *, top: int = 10) -> Report:
     report.top_intents = intents.most_common(top)
     with_intent = sum(intents.values())
     if with_intent:
-        report.fallback_rate = intents.get(OUT_OF_SCOPE, 0) / with_intent
+        report.fallback_rate = sum(1 for r in inbound if r.intent and is_miss(r)) / with_intent
     conversations = {r.conversation for r in inbound}
     opened = {r.ticket_id: r for r in tickets if r.event == "opened"}
     report.tickets = len(opened)
@@ -76,6 +76,18 @@ def build_report(records: Iterable[Record], *, top: int = 10) -> Report:
     scores = [float(r.data["score"]) for r in tickets if r.event == "rated" and "score" in r.data]
     report.satisfaction = statistics.fmean(scores) if scores else None
     return report
+
+
+def is_miss(record: Record) -> bool:
+    """An inbound message the bot did not understand.
+
+    The dialog fell back, or the model was unsure and the message answered no
+    question: an order number given when asked is out of scope for the model,
+    and no miss.
+    """
+    if record.kind != "in" or record.data.get("answered_slot"):
+        return False
+    return bool(record.data.get("fallback")) or record.intent == OUT_OF_SCOPE
 
 
 def _median_since(opened: dict[str, Record], tickets: list[Record], event: str) -> float | None:

@@ -64,3 +64,23 @@ def test_message_args_extra_and_exceptions_are_cleaned(log_stream: io.StringIO) 
 )
 def test_mask_pii(text: str, expected: str) -> None:
     assert mask_pii(text) == expected
+
+
+def test_websocket_frames_are_logged_by_size_not_text(log_stream: io.StringIO) -> None:
+    from websockets.frames import Frame, Opcode
+
+    # the frame's own rendering keeps the ends of a long text and cuts the middle
+    text = f"card {PII['bank_card']} " + "padding " * 20
+    frame = Frame(Opcode.TEXT, text.encode())
+    logging.getLogger("uvicorn.error").debug("< %s", frame)  # as uvicorn logs at DEBUG
+    line = json.loads(log_stream.getvalue())
+    assert line["msg"] == f"< TEXT [{len(text.encode())} bytes]"
+
+
+def test_uvicorn_colour_copies_are_dropped(log_stream: io.StringIO) -> None:
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 42, extra={"color_message": "[\x1b[36m%d\x1b[0m]"}
+    )
+    line = json.loads(log_stream.getvalue())
+    assert line["msg"] == "Started server process [42]"
+    assert "color_message" not in line

@@ -1,4 +1,4 @@
-"""`bot report` and `bot transcript` over a real SQLite record."""
+"""`bot report`, `bot export-misses` and `bot transcript` over a real SQLite record."""
 
 from __future__ import annotations
 
@@ -6,13 +6,24 @@ import asyncio
 import csv
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from adapters.console import console_message
+from bot.bootstrap import wire
 from bot.cli import main
 from bot.records import Record, open_store
-from bot.records.report import build_report, parse_span
+from bot.records.report import OUT_OF_SCOPE, build_report, is_miss, parse_span
+from bot.redis_conn import RedisHandle
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.steps import turn_records
+from bot.turn import Turn
+from dialog import testing
+from nlu.types import IntentScore, ParseResult
+from tests.conftest import make_client
 
 
 def _records(now: float) -> list[Record]:
@@ -86,3 +97,62 @@ def test_cli_report_csv_and_transcript(tmp_path: Path) -> None:
 
     result = runner.invoke(main, ["--data-dir", str(data), "report", "--since", "soon"])
     assert result.exit_code != 0 and "time span" in result.output
+
+
+def _turn(text: str, intent: str, confidence: float, **dialog: bool) -> Turn:
+    """A finished turn as the pipeline leaves it: the parse and what the dialog made of it."""
+    turn = Turn(message=console_message(text, user="u1"), sink=None)  # type: ignore[arg-type]
+    turn.parse = ParseResult(text=text, normalized=text, intent=IntentScore(intent, confidence))
+    for flag, value in dialog.items():
+        setattr(turn, flag, value)
+    return turn
+
+
+async def test_a_slot_answer_is_no_miss_and_a_fallback_is(tmp_path: Path) -> None:
+    turns = [
+        _turn("我要开发票", "invoice", 0.93),
+        # the order number asked for: out of scope for the model, an answer for the dialog
+        _turn("20231122003", OUT_OF_SCOPE, 0.21, answered_slot=True),
+        _turn("asdfgh", OUT_OF_SCOPE, 0.12, fallback=True),
+        # unsure model, and the message answered nothing: a low-confidence parse is a miss
+        _turn("那个东西怎么弄", OUT_OF_SCOPE, 0.30),
+    ]
+    store = await open_store(database_url=None, data_dir=tmp_path)
+    await store.write([record for turn in turns for record in turn_records(turn)[:1]])
+    stored = await store.query(since=0)
+    await store.close()
+    assert [is_miss(r) for r in stored] == [False, False, True, True]
+    assert build_report(stored).fallback_rate == pytest.approx(2 / 4)
+
+
+async def test_export_misses_after_a_real_conversation_skips_the_slot_answer(
+    bot_settings: Settings, redis_target: dict[str, Any], redis_client: Any, tmp_path: Path
+) -> None:
+    runtime = wire(
+        Runtime(bot_settings, RedisHandle(make_client(redis_target), "test")),
+        console_write=lambda _: None,
+    )
+    testing.prepare(runtime)
+    await runtime.start()
+    try:
+        asked = await _say(runtime, "我的订单到哪了")
+        assert "订单号" in asked
+        await _say(runtime, "20231122001")  # the order number asked for: an answer
+        assert "没太明白" in await _say(runtime, "zxqv wkpl jjrt")  # gibberish: a fallback
+        await runtime.records.flush()
+    finally:
+        await runtime.stop()
+    out = tmp_path / "misses.csv"
+    args = ["--data-dir", str(bot_settings.data_dir), "export-misses", "--since", "1h"]
+    result = await asyncio.to_thread(CliRunner().invoke, main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[0] == ["text", "count", "guess", "intent"]
+    assert [row[:2] for row in rows[1:]] == [["zxqv wkpl jjrt", "1"]]
+
+
+async def _say(runtime: Runtime, text: str) -> str:
+    """One customer message through the whole pipeline; the bot's replies, joined."""
+    sink = testing.CaptureSink()
+    await runtime.pipeline.handle(console_message(text, user="report-u1"), sink)
+    return "\n".join(reply.text for reply in sink.replies)

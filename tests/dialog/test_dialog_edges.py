@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
 from aiohttp import web
 
-from bot.keys import Keys
+from bot.records import Record
 from bot.stores.context import decode_context
 from dialog.actions import ActionError, Backend
 from dialog.config import Action, SlotSpec, Validation
 from dialog.slots import InvalidSlot, validate
-from nlu.misses import MissRecorder
+from nlu.misses import write_misses
 
 
 def test_context_saved_by_schema_1_loads_with_defaults() -> None:
@@ -84,15 +83,25 @@ async def test_backend_garbage_timeout_and_refusal_are_action_errors() -> None:
         await runner.cleanup()
 
 
-async def test_export_misses_masks_counts_and_keeps_guesses(redis_client, tmp_path) -> None:
-    recorder = MissRecorder(redis_client, Keys().prefix)
-    day = dt.date.today()
-    for _ in range(3):
-        await recorder.record("我的手机13812345678收不到验证码", "faq", day=day)
-    await recorder.record("给我讲个笑话", "out_of_scope", day=day - dt.timedelta(days=2))
+def test_export_misses_masks_counts_and_keeps_guesses(tmp_path) -> None:
+    def inbound(text: str, intent: str, **data: object) -> Record:
+        return Record(
+            kind="in", platform="wechat", conversation="c", text=text, intent=intent, data=data
+        )
+
+    records = [
+        inbound("我的手机１３８１２３４５６７８收不到验证码", "out_of_scope", guess="faq")
+    ] * 3
+    records += [
+        inbound("给我讲个笑话", "chitchat", fallback=True),
+        inbound("20231122003", "out_of_scope", answered_slot=True, guess="order_status"),
+        inbound("我要退货", "return_refund"),
+    ]
     out = tmp_path / "misses.csv"
-    assert await recorder.export(out, since=day - dt.timedelta(days=7)) == 2
+    assert write_misses(records, out) == 2
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "text,count,guess,intent"
-    assert lines[1] == "我的手机138****5678收不到验证码,3,faq,"
-    assert "13812345678" not in out.read_text(encoding="utf-8")
+    assert lines == [
+        "text,count,guess,intent",
+        "我的手机138****5678收不到验证码,3,faq,",  # full-width digits folded, then masked
+        "给我讲个笑话,1,chitchat,",
+    ]

@@ -1,4 +1,4 @@
-"""Normaliser, sensitive filter, misses recorded from live parses, and ``bot eval`` end to end."""
+"""Normaliser, sensitive filter, misses exported from live parses, and ``bot eval`` end to end."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 from click.testing import CliRunner
 
+from adapters.console import console_message
 from bot.cli import main
-from bot.keys import Keys
+from bot.steps import turn_records
+from bot.turn import Turn
 from nlu.entities import extract
-from nlu.misses import MissRecorder
+from nlu.misses import write_misses
 from nlu.model import IntentModel
 from nlu.normalize import for_classifier, normalize
 from nlu.safety import SensitiveFilter
@@ -60,25 +61,27 @@ def test_sensitive_filter_reads_configured_list(tmp_path: Path) -> None:
     assert SensitiveFilter.from_file(tmp_path / "missing.txt").matches("赌博") == []
 
 
-async def test_fallback_parses_are_recorded_masked_and_counted(
-    bundled_model_dir: Path, redis_client: aioredis.Redis, tmp_path: Path
+async def test_low_confidence_parses_are_exported_masked_and_counted(
+    bundled_model_dir: Path, tmp_path: Path
 ) -> None:
-    model = IntentModel.load(bundled_model_dir)
-    recorder = MissRecorder(redis_client, Keys().prefix)
-    service = NLUService(model, misses=recorder)
+    service = NLUService(IntentModel.load(bundled_model_dir))
     await service.start()
     try:
         texts = ["今天天气怎么样 我电话13812345678"] * 2 + ["我的订单到哪了"]
-        results = [await service.parse(t) for t in texts]
+        turns = [Turn(message=console_message(t, user="u1"), sink=None) for t in texts]  # type: ignore[arg-type]
+        for turn in turns:
+            turn.parse = await service.parse(turn.message.text)
     finally:
         await service.stop()
     out = tmp_path / "misses.csv"
-    count = await recorder.export(out, since=dt.date.today())
+    count = write_misses([turn_records(turn)[0] for turn in turns], out)
     content = out.read_text(encoding="utf-8")
     assert "13812345678" not in content  # PII never reaches the export
-    oos = [r for r in results if r.intent.name == OUT_OF_SCOPE]
+    oos = [t.parse for t in turns if t.parse.intent.name == OUT_OF_SCOPE]
     assert count == len({r.text for r in oos}) >= 1
     assert "138****5678" in content and ",2," in content  # counted per normalised text
+    guess = next(r.name for r in oos[0].ranking if r.name != OUT_OF_SCOPE)
+    assert f",{guess}," in content  # the model's best in-scope guess, for the labeller
     assert "我的订单到哪了" not in content
 
 
