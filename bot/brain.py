@@ -50,15 +50,22 @@ class EchoBrain:
 
 
 class NoHandoff:
-    """Used when no staff channel is configured."""
+    """Used when no staff channel is usable: no ticket, and no promise of a person."""
+
+    def __init__(self, why: str = "no ESCALATION_CHANNEL is set", contact: str = "") -> None:
+        self.why = why
+        self.contact = contact
 
     async def open_ticket(self, turn: Turn, reason: str) -> None:
-        """Say that no agent is available; stay in bot mode."""
+        """Say honestly that nobody can take over here (and how to reach a person, if set)."""
         log.warning(
-            "escalation requested but no ESCALATION_CHANNEL is set",
+            "escalation requested but %s; the customer was told no agent can be reached",
+            self.why,
             extra={"conversation": turn.conversation, "reason": reason},
         )
         turn.say(text("no_agents", turn.lang))
+        if self.contact:
+            turn.say(text("no_agents_contact", turn.lang, contact=self.contact))
 
     async def take_rating(self, turn: Turn) -> bool:
         """No tickets, no ratings: the bot answers."""

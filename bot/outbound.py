@@ -26,6 +26,22 @@ class Capabilities:
     proactive_send: bool = True  # send later, outside a webhook (relays, timers)
 
 
+@dataclass(frozen=True, slots=True)
+class SendAllowance:
+    """How long, and how many times, a proactive send can still reach one user."""
+
+    closes_at: float  # epoch seconds; the window reopens when the user writes again
+    remaining: int  # sends left before the user writes again
+
+
+@runtime_checkable
+class LimitedSends(Protocol):
+    """A platform whose proactive sends are limited per user (WeChat's 48-hour window)."""
+
+    async def allowance(self, address: Address) -> SendAllowance:
+        """What ``address`` can still be sent now, without sending anything."""
+
+
 @runtime_checkable
 class Outbound(Protocol):
     """An adapter's sender for one platform."""
@@ -59,6 +75,13 @@ class OutboundRegistry:
             raise DeliveryError(
                 f"platform {platform!r} is not enabled", platform=platform
             ) from None
+
+    async def allowance(self, address: Address) -> SendAllowance | None:
+        """What ``address`` can still be sent, if its platform limits sends (else None)."""
+        sender = self._senders.get(address.platform)
+        if not isinstance(sender, LimitedSends):
+            return None
+        return await sender.allowance(address)
 
     async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
         """Send through the address's own platform (a :class:`ReplySink`)."""

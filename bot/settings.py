@@ -91,7 +91,11 @@ class Settings(BaseSettings):
     dingtalk_api_base_url: str = "https://api.dingtalk.com"
 
     # human escalation
-    escalation_channel: str | None = None  # e.g. slack:C0123 or dingtalk:cidXXXX
+    # staff channels, comma-separated: console (the web console at /agent), slack:C0123,
+    # dingtalk:cidXXXX; empty: none (customers are told no agent can be reached here)
+    escalation_channel: str | None = "console"
+    escalation_contact: str = ""  # how to reach a person when no staff channel is usable
+    agent_session_ttl_s: int = 8 * 3600  # an agent console sign-in lasts this long idle
     escalation_unclaimed_min: float = 5  # re-ping the staff channel, update the customer
     escalation_agent_idle_min: float = 10  # remind the agent who claimed and has not replied
     escalation_customer_idle_min: float = 30  # resolve automatically

@@ -16,6 +16,7 @@ from adapters.dingtalk import inbound
 from adapters.dingtalk.client import DingTalkOutbound
 from adapters.dingtalk.stream import StreamConnection
 from bot.errors import BadRequest
+from bot.escalation import staff_target
 from bot.http.errors import read_body
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -43,8 +44,7 @@ class DingTalkChannel:
             client_id=settings.dingtalk_client_id,
             client_secret=self.secret,
         )
-        staff = settings.escalation_channel or ""
-        self.staff_group = staff.split(":", 1)[1] if staff.startswith("dingtalk:") else None
+        self.staff_group = staff_target(settings.escalation_channel, "dingtalk")
         self.staff_handler: StaffHandler | None = None
         self.stream: StreamConnection | None = None
         self.runtime: Runtime | None = None

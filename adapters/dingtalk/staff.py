@@ -56,7 +56,7 @@ class DingTalkStaff:
     async def post_ticket(self, ticket: Ticket) -> str:
         # Group posts go through the robot OpenAPI (groupMessages/send): proactive, no webhook.
         await self.ding.outbound.send_group(self.group_id, card(ticket))
-        return f"dingtalk:{ticket.id}"
+        return ""  # no threads: every post names the ticket instead
 
     async def post(self, ticket: Ticket, text: str) -> None:
         await self.say(f"[#{ticket.id}] {text}")

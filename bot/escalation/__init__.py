@@ -1,49 +1,100 @@
-"""Human escalation: tickets, the staff channel, claims, relays and timers.
+"""Human escalation: tickets, the staff channels, claims, relays and timers.
 
-``ESCALATION_CHANNEL=slack:C0123`` puts tickets in that Slack channel,
-``dingtalk:cidXXX`` in that DingTalk group (the platform must be enabled).
-Without it, :class:`~bot.brain.NoHandoff` tells customers that no agent is
-available.
+``ESCALATION_CHANNEL`` names the staff channels, comma-separated: ``console``
+(the built-in web console at ``/agent``, the default), ``slack:C0123`` (that
+Slack channel) and ``dingtalk:cidXXX`` (that DingTalk group; the platform must
+be enabled). ``console,slack:C0123`` shows every ticket in both, and a claim
+in one shows in the other: they share one ticket store and one claim script.
+An empty value means no staff channel: :class:`~bot.brain.NoHandoff` then
+tells customers honestly that no agent can be reached.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.brain import Handoff, NoHandoff
 
 if TYPE_CHECKING:
-    from adapters.dingtalk.staff import DingTalkStaff
-    from adapters.slack.staff import SlackStaff
     from bot.escalation.handoff import TimerPolicy
+    from bot.escalation.staff import AttachableStaff
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
+STAFF_KINDS = ("console", "slack", "dingtalk")
+
+
+@dataclass(frozen=True)
+class StaffTarget:
+    """One staff channel of ``ESCALATION_CHANNEL``: its kind and, for a platform, its id."""
+
+    kind: str
+    target: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}" if self.target else self.kind
+
+
+def parse_escalation_channels(value: str | None) -> list[StaffTarget]:
+    """The staff channels named by ``value``; ``ValueError`` says in one line what is wrong.
+
+    Each kind may appear once: a ticket keeps one thread reference, and each
+    platform reads its own one target from the setting.
+    """
+    if value is None or value.strip().lower() in ("", "none", "off"):
+        return []
+    targets: list[StaffTarget] = []
+    for item in (part.strip() for part in value.split(",")):
+        kind, sep, target = (s.strip() for s in item.partition(":"))
+        kind = kind.lower()
+        if kind not in STAFF_KINDS:
+            raise ValueError(
+                f"unknown staff channel {item!r} "
+                "(use console, slack:<channel id> or dingtalk:<group conversation id>)"
+            )
+        if kind == "console" and (sep or target):
+            raise ValueError(f"{item!r}: console takes no id")
+        if kind != "console" and not target:
+            raise ValueError(f"{item!r}: {kind} needs an id, as in {kind}:<id>")
+        if any(t.kind == kind for t in targets):
+            raise ValueError(f"{kind} is named twice in {value!r}")
+        targets.append(StaffTarget(kind, target))
+    return targets
+
+
+def staff_target(value: str | None, kind: str) -> str | None:
+    """The id of the ``kind`` staff channel in ``value`` (None if absent or the value is bad)."""
+    try:
+        return next((t.target for t in parse_escalation_channels(value) if t.kind == kind), None)
+    except ValueError:
+        return None
 
 
 def build_handoff(runtime: Runtime) -> Handoff:
-    """The handoff for ``runtime``: tickets in ``ESCALATION_CHANNEL``, or none."""
-    setting = runtime.settings.escalation_channel
-    if not setting:
-        return NoHandoff()
-    platform, _, target = setting.partition(":")
-    channel = next((c for c in runtime.channels if c.name == platform), None)
-    if platform not in ("slack", "dingtalk") or channel is None or not target:
-        log.error(
-            "ESCALATION_CHANNEL %s is not usable (staff channels: slack:<channel id> or "
-            "dingtalk:<group conversation id>, with that platform enabled); escalations will "
-            "tell customers no agent is available",
-            setting,
+    """The handoff for ``runtime``: tickets in the ``ESCALATION_CHANNEL`` staff channels."""
+    setting, contact = runtime.settings.escalation_channel, runtime.settings.escalation_contact
+    try:
+        targets = parse_escalation_channels(setting)
+    except ValueError as exc:
+        log.error("ESCALATION_CHANNEL is not usable: %s", exc)
+        return NoHandoff(f"ESCALATION_CHANNEL {setting!r} is not usable: {exc}", contact)
+    usable = [t for t in targets if _usable(runtime, t)]
+    if not usable:
+        why = (
+            f"no usable staff channel in {setting!r}" if targets else "ESCALATION_CHANNEL is empty"
         )
-        return NoHandoff()
+        return NoHandoff(why, contact)
     from bot.escalation.desk import Desk
     from bot.escalation.handoff import EscalationHandoff
+    from bot.escalation.staff import StaffChannels
     from bot.escalation.tickets import TicketStore
     from bot.escalation.timers import Timers
 
     prefix = runtime.settings.redis_prefix
-    staff = _staff(platform, channel, target)
+    staffs = [_staff(runtime, t) for t in usable]
+    staff = StaffChannels(staffs)
     timers = Timers(runtime.redis, prefix)
     handoff = EscalationHandoff(
         tickets=TicketStore(runtime.redis, prefix),
@@ -62,15 +113,32 @@ def build_handoff(runtime: Runtime) -> Handoff:
     return handoff
 
 
-def _staff(platform: str, channel: object, target: str) -> SlackStaff | DingTalkStaff:
-    """The staff-channel implementation for ``platform`` (imported lazily: the core has no SDK)."""
-    if platform == "dingtalk":
+def _usable(runtime: Runtime, target: StaffTarget) -> bool:
+    """A platform staff channel needs that platform enabled (the console always works)."""
+    if target.kind == "console" or any(c.name == target.kind for c in runtime.channels):
+        return True
+    log.error(
+        "ESCALATION_CHANNEL %s is not usable: %s is not enabled (set its credentials)",
+        target,
+        target.kind,
+    )
+    return False
+
+
+def _staff(runtime: Runtime, target: StaffTarget) -> AttachableStaff:
+    """The staff-channel implementation of ``target`` (imported lazily: the core has no SDK)."""
+    if target.kind == "console":
+        from adapters.agent_console import build_console
+
+        return build_console(runtime)
+    channel = next(c for c in runtime.channels if c.name == target.kind)
+    if target.kind == "dingtalk":
         from adapters.dingtalk.staff import DingTalkStaff
 
-        return DingTalkStaff(channel, target)  # type: ignore[arg-type]
+        return DingTalkStaff(channel, target.target)  # type: ignore[arg-type]
     from adapters.slack.staff import SlackStaff
 
-    return SlackStaff(channel, target)  # type: ignore[arg-type]
+    return SlackStaff(channel, target.target)  # type: ignore[arg-type]
 
 
 def timer_policy(runtime: Runtime) -> TimerPolicy:

@@ -4,6 +4,9 @@ Every action names a ticket. Bad input (an unknown or closed ticket, a claim
 someone else won, a reply to a customer whose platform is disabled or whose
 window closed) gets a clear answer in the staff channel; nothing is dropped
 silently. Messages starting with ``note:`` or ``//`` stay internal.
+
+Replies and notes are shown, with the agent's name, in every staff channel
+that keeps its own thread (the console), whichever channel they were typed in.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 
 from bot.errors import DeliveryError
 from bot.escalation.handoff import EscalationHandoff
+from bot.escalation.staff import AgentWords, ShowsAgentWords
 from bot.escalation.texts import STAFF, customer
 from bot.escalation.tickets import Ticket
 from bot.models import Address, Reply
@@ -21,6 +25,18 @@ from bot.runtime import Runtime
 log = logging.getLogger(__name__)
 NOTE_PREFIXES = ("note:", "//")
 CLOSE_WORDS = ("close", "resolve", "结束", "关闭")
+
+
+def is_note(text: str) -> bool:
+    """Whether an agent's message is an internal note (never sent to the customer)."""
+    return text.strip().lower().startswith(NOTE_PREFIXES)
+
+
+def note_body(text: str) -> str:
+    """The words of a note without its prefix (the prefix alone is kept as written)."""
+    stripped = text.strip()
+    prefix = next((p for p in NOTE_PREFIXES if stripped.lower().startswith(p)), "")
+    return stripped[len(prefix) :].strip() or stripped
 
 
 class Desk:
@@ -54,11 +70,19 @@ class Desk:
         )
         return STAFF["claimed"].format(agent=agent_name)
 
-    async def message(self, ticket: Ticket, *, agent: str, text: str) -> None:
-        """An agent wrote in the ticket's thread: a note, a close, or a reply for the customer."""
+    async def message(
+        self, ticket: Ticket, *, agent: str, text: str, agent_name: str | None = None
+    ) -> None:
+        """An agent wrote in the ticket's thread: a note, a close, or a reply for the customer.
+
+        ``agent_name`` is the name to show; without it, the ticket's holder's name (a
+        Slack thread message carries only the user id).
+        """
         stripped = text.strip()
-        if stripped.lower().startswith(NOTE_PREFIXES):
+        name = agent_name or (ticket.agent_name if agent == ticket.agent else "") or agent
+        if is_note(stripped):
             await self.tickets.add_event(ticket, {"ts": time.time(), "event": "note", "by": agent})
+            await self._show(ticket, AgentWords(agent, name, note_body(stripped), note=True))
             return
         if stripped.lower() in CLOSE_WORDS:
             await self.resolve(ticket, agent=agent)
@@ -77,8 +101,15 @@ class Desk:
         await self.tickets.add_event(
             ticket, {"ts": time.time(), "event": "agent_reply", "by": agent}
         )
+        # shown before the relay, so a delivery failure notice follows the reply it is about
+        await self._show(ticket, AgentWords(agent, name, stripped, note=False))
         await self._agent_clock(ticket)
         await self._tell_customer(ticket, stripped)
+
+    async def _show(self, ticket: Ticket, words: AgentWords) -> None:
+        """Tell the staff channels that keep their own thread what an agent wrote."""
+        if isinstance(self.staff, ShowsAgentWords):
+            await self.staff.agent_said(ticket, words)
 
     async def resolve(self, ticket: Ticket, *, agent: str) -> None:
         """Hand the conversation back to the bot: flow reset, history kept, customer told."""

@@ -147,6 +147,7 @@ class EscalationHandoff:
             ticket, {"ts": time.time(), "event": "rated", "score": ticket.satisfaction}
         )
         await self.tickets.save(ticket)  # the score field itself (the ticket is closed by now)
+        await self.staff.post(ticket, STAFF["rated"].format(score=ticket.satisfaction))
         self.record(
             ticket.id,
             ticket.conversation,

@@ -1,20 +1,107 @@
-"""The staff channel, as escalation sees it; Slack and DingTalk implement it."""
+"""The staff channel, as escalation sees it; Slack, DingTalk and the agent console implement it."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from bot.escalation.tickets import Ticket
+
+if TYPE_CHECKING:
+    from bot.escalation.desk import Desk
+
+log = logging.getLogger(__name__)
 
 
 class StaffChannel(Protocol):
     """Where agents see tickets and talk about them."""
 
     async def post_ticket(self, ticket: Ticket) -> str:
-        """Post the ticket card with a Claim button; returns the thread reference."""
+        """Post the ticket card with a Claim button; returns the thread reference.
+
+        Only a channel with threads (Slack) returns one; the others return "".
+        """
 
     async def post(self, ticket: Ticket, text: str) -> None:
         """Say something in the ticket's thread."""
 
     async def update(self, ticket: Ticket) -> None:
         """Refresh the ticket card (status, owner)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentWords:
+    """What an agent wrote about a ticket, in any staff channel: a reply or an internal note."""
+
+    agent: str  # the id tickets use (``console:alice``, a Slack or DingTalk user id)
+    agent_name: str
+    text: str
+    note: bool
+
+
+@runtime_checkable
+class ShowsAgentWords(Protocol):
+    """A staff channel that keeps its own copy of the thread (the console).
+
+    Slack and DingTalk show what agents typed there already; a channel with a
+    thread of its own must be told, or it misses what was written elsewhere.
+    """
+
+    async def agent_said(self, ticket: Ticket, words: AgentWords) -> None:
+        """Show ``words`` in the ticket's thread."""
+
+
+class AttachableStaff(StaffChannel, Protocol):
+    """A staff channel whose agent actions go to the shared :class:`Desk`."""
+
+    def attach(self, desk: Desk) -> None:
+        """Route the agents' actions in this channel to ``desk``."""
+
+
+_S = TypeVar("_S", bound=AttachableStaff)
+
+
+class StaffChannels:
+    """Several staff channels as one: everything is shown in each of them.
+
+    A claim, a reply or a resolve made in one channel goes through the one
+    :class:`Desk`, whose posts and card updates then reach every channel, so
+    all of them show the same ticket state. A channel that fails does not keep
+    the others from showing the ticket.
+    """
+
+    def __init__(self, channels: Sequence[AttachableStaff]) -> None:
+        self.channels = list(channels)
+
+    async def post_ticket(self, ticket: Ticket) -> str:
+        refs = [await self._each(lambda c: c.post_ticket(ticket), c) for c in self.channels]
+        # each kind appears once in ESCALATION_CHANNEL, and only Slack has threads
+        return next((r for r in refs if r), "")
+
+    async def post(self, ticket: Ticket, text: str) -> None:
+        for channel in self.channels:
+            await self._each(lambda c: c.post(ticket, text), channel)
+
+    async def update(self, ticket: Ticket) -> None:
+        for channel in self.channels:
+            await self._each(lambda c: c.update(ticket), channel)
+
+    async def agent_said(self, ticket: Ticket, words: AgentWords) -> None:
+        for channel in self.channels:
+            if isinstance(channel, ShowsAgentWords):
+                await self._each(lambda c: c.agent_said(ticket, words), channel)
+
+    def attach(self, desk: Desk) -> None:
+        for channel in self.channels:
+            channel.attach(desk)
+
+    async def _each(self, act: Callable[[_S], Awaitable[str | None]], channel: _S) -> str:
+        if len(self.channels) == 1:
+            return await act(channel) or ""  # alone, its failure is the ticket's failure
+        try:
+            return await act(channel) or ""
+        except Exception:
+            log.exception("staff channel failed", extra={"staff": type(channel).__name__})
+            return ""

@@ -44,6 +44,7 @@ STAFF = {
     "claimed": "Claimed by {agent}.",
     "resolved": "Resolved by {agent}; the bot has the conversation again.",
     "note_kept": "(internal note, not sent to the customer)",
+    "rated": "The customer rated this ticket {score}/5.",
     "unclaimed": ":alarm_clock: Ticket {id} has waited {minutes} min without an agent.",
     "agent_idle": ":alarm_clock: <@{agent}> the customer of ticket {id} "
     "has had no reply for {minutes} min.",
