@@ -25,8 +25,8 @@ def build_brain(runtime: Runtime) -> Brain:
 
     settings = runtime.settings
     config = load_dialog_config(settings.config_dir)
-    nlu = load_nlu(settings, redis=runtime.redis)
-    runner = FlowRunner(config, Templates(config.templates), None)
+    nlu = load_nlu(settings)
+    runner = FlowRunner(config, Templates(config.templates, config.labels), None)
     runtime.add_service("nlu", start=nlu.start, stop=nlu.stop)
     runtime.add_readiness_check("model", nlu.ready)
     _wire_backend(runtime, runner)

@@ -16,7 +16,16 @@ log = logging.getLogger(__name__)
 
 
 class ActionError(Exception):
-    """The backend refused, failed, timed out or answered garbage; ``str()`` is user-safe."""
+    """The backend refused, failed, timed out or answered garbage.
+
+    ``code`` says which, for the reply to name in the conversation's language:
+    the backend's own ``code`` field, else ``http_<status>``, ``unreachable``,
+    ``garbage`` or ``missing_info``. ``str()`` is for the logs.
+    """
+
+    def __init__(self, message: str, code: str = "failed") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Backend:
@@ -38,7 +47,7 @@ class Backend:
         """Call the backend; the JSON object it returns, or :class:`ActionError`."""
         path = fill(action.path, values, template_id=f"action:{action.path}")
         if MISSING in path:
-            raise ActionError("missing information for the request")
+            raise ActionError("missing information for the request", "missing_info")
         body = {field: values.get(slot) for field, slot in action.body.items()}
         try:
             response = await self._client.request(action.method, path, json=body or None)
@@ -46,13 +55,14 @@ class Backend:
             log.warning(
                 "backend call failed", extra={"path": action.path, "error": type(exc).__name__}
             )
-            raise ActionError("backend unreachable") from None
+            raise ActionError("backend unreachable", "unreachable") from None
         try:
             data = response.json()
         except ValueError:
-            raise ActionError("backend answered garbage") from None
+            raise ActionError("backend answered garbage", "garbage") from None
         if not isinstance(data, dict):
-            raise ActionError("backend answered garbage")
+            raise ActionError("backend answered garbage", "garbage")
         if response.status_code >= 400:
-            raise ActionError(str(data.get("error") or f"HTTP {response.status_code}"))
+            code = str(data.get("code") or f"http_{response.status_code}")
+            raise ActionError(str(data.get("error") or f"HTTP {response.status_code}"), code)
         return data

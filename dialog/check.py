@@ -1,8 +1,8 @@
 """Static checks of a bot's dialog configuration, for ``bot check-config``.
 
 Reports unreachable steps, intents that no training data defines, slots that
-nothing can fill, templates that name unknown slots or results, and
-templates or hooks that do not exist.
+nothing can fill, templates that name unknown slots, results or label tables,
+and templates or hooks that do not exist.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from dialog.config import DialogConfig, Flow
 from dialog.flows import slot_names
-from dialog.templates import placeholders
+from dialog.templates import BUILTIN_FILTERS, filters, placeholders
 from dialog.validators import resolve_hook
 
 BUILTIN_TEMPLATES = (
@@ -23,6 +23,10 @@ BUILTIN_TEMPLATES = (
     "cancelled",
     "resume",
     "thanks",
+    "corrected",
+    "button_expired",
+    "bot_identity",
+    "abuse",
 )
 
 
@@ -40,7 +44,7 @@ def reachable(flow: Flow) -> set[str]:
         for target in (step.on_error, step.on_deny):
             if target in ids:
                 todo.append(ids.index(target))
-        if not step.end:
+        if not step.end or step.when or step.unless:  # a conditional end may be skipped
             todo.append(i + 1)
     return seen
 
@@ -72,6 +76,13 @@ def problems(config: DialogConfig, intents: Iterable[str]) -> list[str]:
             for n in slot_names(flow)
             if n not in config.slots
         ]
+        stores = {s.action.store for s in flow.steps if s.action}
+        out += [
+            f"flow {name}: step {s.id!r} tests {c!r}, but no action stores {c.split('.')[0]!r}"
+            for s in flow.steps
+            for c in (s.when, s.unless)
+            if c and "." in c and c.split(".")[0] not in stores
+        ]
     out += [f"global intent {i!r} has no training data" for i in config.globals if i not in known]
     for name, spec in config.slots.items():
         if spec.entity is None and not spec.free_text:
@@ -95,4 +106,7 @@ def _template_problems(config: DialogConfig) -> list[str]:
         for field in placeholders(template):
             if field.split(".")[0] not in allowed:
                 out.append(f"template {template_id!r} names unknown slot {field!r}")
+        for name in filters(template):
+            if name not in BUILTIN_FILTERS and name not in config.labels:
+                out.append(f"template {template_id!r} uses unknown filter or labels {name!r}")
     return out

@@ -1,6 +1,7 @@
 """The dialog configuration, validated: flows, slots, globals, templates and FAQs.
 
-Read from ``<config dir>/flows.yml``, ``responses.yml`` and ``faq.yml``. An
+Read from ``<config dir>/flows.yml``, ``responses.yml`` (templates and the
+labels of backend codes) and ``faq.yml``. An
 invalid file raises :class:`~bot.errors.ConfigError` naming the file and the
 field, at start-up rather than mid-conversation.
 """
@@ -58,8 +59,10 @@ class Step(BaseModel):
     on_error: str | None = None  # step id to go to when the action fails
     on_deny: str | None = None  # for confirm: step id (default: cancel the flow)
     reason: str | None = None  # for escalate
-    when: str | None = None  # run only when this slot is filled
-    unless: str | None = None  # skip when this slot is filled
+    # run only when / skip when this slot is filled, or this result field is true
+    # ("order.can_return"): a result field lets a flow refuse before it asks to confirm
+    when: str | None = None
+    unless: str | None = None
     end: bool = False
 
     @model_validator(mode="after")
@@ -95,6 +98,7 @@ class DialogConfig(BaseModel):
     slots: dict[str, SlotSpec]
     globals: dict[str, GlobalRule] = Field(default_factory=dict)
     templates: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    labels: dict[str, dict[str, Texts]] = Field(default_factory=dict)  # code -> words
     faqs: list[dict[str, Any]] = Field(default_factory=list)
     confidence_threshold: float = 0.0
     faq_threshold: float = 0.45
@@ -117,6 +121,11 @@ def load_dialog_config(config_dir: Path) -> DialogConfig:
     faq_path = config_dir / "faq.yml"
     faqs = _read(faq_path).get("faqs", []) if faq_path.exists() else []
     try:
-        return DialogConfig(**flows, templates=responses.get("templates", {}), faqs=faqs)
+        return DialogConfig(
+            **flows,
+            templates=responses.get("templates", {}),
+            labels=responses.get("labels", {}),
+            faqs=faqs,
+        )
     except (ValidationError, TypeError) as exc:
         raise ConfigError(f"{config_dir / 'flows.yml'}: {exc}") from None

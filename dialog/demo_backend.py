@@ -7,22 +7,33 @@ loopback port. Demo orders:
 order          status        what it exercises
 =============  ============  =====================================================
 20231122001    shipped       tracking SF123456789012; returns allowed; address locked
-20231122002    processing    not shipped; address and date can change
+20231122002    processing    not shipped; address and date can change; cancellable
 20231122003    delivered     returns allowed; tracking YT1234567890123
 20231122004    cancelled     nothing allowed (no return, address change or invoice)
+20231122005    processing    cancellable (the Chinese cancellation script uses it)
+20231122006    processing    cancellable (the English cancellation script uses it)
 =============  ============  =====================================================
 
-Shipments: SF123456789012 (顺丰, in transit, ETA 明天) and YT1234567890123 (圆通, delivered).
+Shipments: SF123456789012 (SF Express, in transit, arriving tomorrow) and
+YT1234567890123 (YTO, delivered).
 
-Endpoints (JSON in, JSON out; errors are ``{"error": "..."}``): ``GET /orders/{id}``,
-``GET /shipments/{tracking_no}``, ``POST /orders/{id}/address`` ``{address?, date?}``,
-``POST /orders/{id}/returns`` ``{reason?}``, ``POST /invoices``
-``{order_id, invoice_title, tax_id?}``, ``GET /healthz``. Unknown ids answer 404, a body
-that is not a JSON object or has a bad field 400, a request the order's state forbids 409.
+It answers in codes, as a real backend does, never in one language's words:
+order ``status``, ``carrier``, item ``sku``, shipment ``status``/``eta``/``latest``,
+return ``instructions`` and error ``code``. The bot's ``responses.yml`` labels
+turn them into each conversation's language.
+
+Endpoints (JSON in, JSON out; errors are ``{"error": "...", "code": "..."}``):
+``GET /orders/{id}``, ``GET /shipments/{tracking_no}``, ``POST /orders/{id}/address``
+``{address?, date?}``, ``POST /orders/{id}/returns`` ``{reason?}``,
+``POST /orders/{id}/cancel``, ``POST /invoices`` ``{order_id, invoice_title, tax_id?}``,
+``GET /healthz``. Unknown ids answer 404, a body that is not a JSON object or has a
+bad field 400, a request the order's state forbids 409. Each running backend keeps
+its own copy of the orders, so a cancellation changes that backend only.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from dataclasses import dataclass
@@ -30,79 +41,14 @@ from typing import Any
 
 from aiohttp import web
 
-ORDERS: dict[str, dict[str, Any]] = {
-    "20231122001": {
-        "created_at": "2023-11-20 10:15:00",
-        "address": "上海市浦东新区世纪大道100号",
-        "status": "shipped",
-        "status_text": "已发货，运输中",
-        "items": ["蓝牙耳机 x1"],
-        "amount": 299.0,
-        "tracking_no": "SF123456789012",
-        "carrier": "顺丰速运",
-        "can_change_address": False,
-        "can_return": True,
-    },
-    "20231122002": {
-        "created_at": "2023-11-22 09:30:00",
-        "address": "北京市朝阳区建国路88号",
-        "status": "processing",
-        "status_text": "仓库处理中，待发货",
-        "items": ["保温杯 x2", "帆布包 x1"],
-        "amount": 158.0,
-        "tracking_no": None,
-        "carrier": None,
-        "can_change_address": True,
-        "can_return": False,
-    },
-    "20231122003": {
-        "created_at": "2023-11-15 20:41:00",
-        "address": "杭州市西湖区文三路478号",
-        "status": "delivered",
-        "status_text": "已签收",
-        "items": ["运动鞋 x1"],
-        "amount": 459.0,
-        "tracking_no": "YT1234567890123",
-        "carrier": "圆通速递",
-        "can_change_address": False,
-        "can_return": True,
-    },
-    "20231122004": {
-        "created_at": "2023-11-21 14:02:00",
-        "address": "广州市天河区体育西路191号",
-        "status": "cancelled",
-        "status_text": "已取消",
-        "items": ["台灯 x1"],
-        "amount": 89.0,
-        "tracking_no": None,
-        "carrier": None,
-        "can_change_address": False,
-        "can_return": False,
-    },
-}
-SHIPMENTS: dict[str, dict[str, Any]] = {
-    "SF123456789012": {
-        "carrier": "顺丰速运",
-        "status": "运输中",
-        "eta": "明天",
-        "latest": "快件已到达【上海转运中心】",
-        "events": [
-            {"time": "2023-11-22 20:10", "location": "上海", "description": "已到达转运中心"}
-        ],
-    },
-    "YT1234567890123": {
-        "carrier": "圆通速递",
-        "status": "已签收",
-        "eta": "已送达",
-        "latest": "已签收，签收人：本人",
-        "events": [{"time": "2023-11-20 15:02", "location": "杭州", "description": "已签收"}],
-    },
-}
+from dialog.demo_data import ORDERS, SHIPMENTS
+
+ORDERS_KEY = web.AppKey("orders", dict)
 _ids = itertools.count(1001)
 
 
-def _err(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _err(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": message, "code": code}, status=status)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -124,65 +70,83 @@ def _text_field(body: dict[str, Any], name: str, *, required: bool = False) -> s
     value = body.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise _bad_request(f"需要 {name}")
+            raise _bad_request(f"{name} is required")
         return None
     if not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > 200:
-        raise _bad_request(f"{name} 必须是不超过 200 字的文本")
+        raise _bad_request(f"{name} must be text of at most 200 characters")
     return str(value).strip()
 
 
 def _bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(
-        text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json"
+        text=json.dumps({"error": message, "code": "bad_request"}),
+        content_type="application/json",
     )
 
 
+def _orders(request: web.Request) -> dict[str, dict[str, Any]]:
+    return request.app[ORDERS_KEY]
+
+
+def _no_order() -> web.Response:
+    return _err(404, "order_not_found", "no such order")
+
+
 async def get_order(request: web.Request) -> web.Response:
-    order = ORDERS.get(request.match_info["order_id"])
+    order = _orders(request).get(request.match_info["order_id"])
     if order is None:
-        return _err(404, "订单不存在")
+        return _no_order()
     return web.json_response({"order_id": request.match_info["order_id"], **order})
 
 
 async def get_shipment(request: web.Request) -> web.Response:
     shipment = SHIPMENTS.get(request.match_info["tracking_no"].upper())
     if shipment is None:
-        return _err(404, "没有这个运单")
+        return _err(404, "shipment_not_found", "no such shipment")
     return web.json_response({"tracking_no": request.match_info["tracking_no"].upper(), **shipment})
 
 
 async def change_address(request: web.Request) -> web.Response:
-    order = ORDERS.get(request.match_info["order_id"])
+    order = _orders(request).get(request.match_info["order_id"])
     body = await _body(request)
     if order is None:
-        return _err(404, "订单不存在")
+        return _no_order()
     address, date = _text_field(body, "address"), _text_field(body, "date")
     if not (address or date):
-        return _err(400, "需要新地址或送达日期")
+        raise _bad_request("address or date needed")
     if not order["can_change_address"]:
-        return _err(409, "订单已发货或已完成，无法修改")
-    what = "；".join(
-        part for part in (address and f"新地址：{address}", date and f"送达日期：{date}") if part
-    )
-    return web.json_response({"ok": True, "message": what})
+        return _err(409, "not_changeable", "the order has shipped or is closed")
+    if address:
+        order["address"] = address
+    return web.json_response({"ok": True, "address": address, "date": date})
 
 
 async def create_return(request: web.Request) -> web.Response:
-    order = ORDERS.get(request.match_info["order_id"])
+    order = _orders(request).get(request.match_info["order_id"])
     body = await _body(request)
     if order is None:
-        return _err(404, "订单不存在")
+        return _no_order()
     reason = _text_field(body, "reason")
     if not order["can_return"]:
-        return _err(409, "该订单状态不支持退货")
+        return _err(409, "not_returnable", "the order's state allows no return")
     return web.json_response(
         {
             "return_id": f"R{next(_ids)}",
             "refund_amount": order["amount"],
             "reason": reason or "",
-            "instructions": "请在 7 天内将商品寄回：上海市青浦区华新镇 88 号 小美商城退货部。",
+            "instructions": "ship_back_7d",
         }
     )
+
+
+async def cancel_order(request: web.Request) -> web.Response:
+    order = _orders(request).get(request.match_info["order_id"])
+    if order is None:
+        return _no_order()
+    if not order["can_cancel"]:
+        return _err(409, "not_cancellable", "only orders that have not shipped can be cancelled")
+    order.update(status="cancelled", can_cancel=False, can_change_address=False, can_invoice=False)
+    return web.json_response({"ok": True, "status": "cancelled", "refund_amount": order["amount"]})
 
 
 async def create_invoice(request: web.Request) -> web.Response:
@@ -190,10 +154,11 @@ async def create_invoice(request: web.Request) -> web.Response:
     order_id = _text_field(body, "order_id", required=True)
     title = _text_field(body, "invoice_title", required=True)
     _text_field(body, "tax_id")
-    if order_id not in ORDERS:
-        return _err(404, "订单不存在")
-    if ORDERS[order_id]["status"] == "cancelled":
-        return _err(409, "已取消的订单不能开发票")
+    order = _orders(request).get(str(order_id))
+    if order is None:
+        return _no_order()
+    if not order["can_invoice"]:
+        return _err(409, "not_invoiceable", "a cancelled order gets no invoice")
     del title  # validated; the demo keeps no invoices
     return web.json_response({"request_id": f"INV{next(_ids)}", "status": "submitted"})
 
@@ -205,10 +170,12 @@ async def healthz(request: web.Request) -> web.Response:
 def make_app() -> web.Application:
     """The aiohttp application."""
     app = web.Application(client_max_size=64 * 1024)
+    app[ORDERS_KEY] = copy.deepcopy(ORDERS)
     app.router.add_get("/orders/{order_id}", get_order)
     app.router.add_get("/shipments/{tracking_no}", get_shipment)
     app.router.add_post("/orders/{order_id}/address", change_address)
     app.router.add_post("/orders/{order_id}/returns", create_return)
+    app.router.add_post("/orders/{order_id}/cancel", cancel_order)
     app.router.add_post("/invoices", create_invoice)
     app.router.add_get("/healthz", healthz)
     return app

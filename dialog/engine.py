@@ -2,9 +2,13 @@
 
 For each turn it parses the message (NLU), then, in order:
 
-1. events (a WeChat subscribe gets the welcome) and sensitive words;
-2. inside a flow: global intents (then the pending question again), a
-   correction of a filled slot, the pending confirmation or slot, an FAQ as
+1. events (a WeChat subscribe gets the welcome), sensitive words, a stale
+   confirm button (its request was handled or has expired), and small talk the
+   model has no class for ("are you a bot?", abuse), then the pending question;
+2. inside a flow: a value that corrects a filled slot or fills one the flow
+   branches on (acknowledged, and the flow runs again from its start, so
+   lookups and eligibility checks see the new value), global intents (then the
+   pending question again), the pending confirmation or slot, an FAQ as
    an interruption (then the pending question again), another flow as an
    interruption (resumed afterwards), else a re-ask up to the slot's limit;
 3. outside a flow: global intents, flow triggers (slots filled from the
@@ -14,26 +18,27 @@ For each turn it parses the message (NLU), then, in order:
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from bot import metrics
-from bot.models import Button, MessageKind
+from bot.models import Button, MessageKind, Reply
 from bot.turn import Turn
 from dialog.config import DialogConfig
 from dialog.faq import FaqIndex
-from dialog.flows import FlowRunner
-from dialog.slots import InvalidSlot, free_text, from_entities, is_correction, validate
+from dialog.flows import TOKEN_MARK, FlowRunner
+from dialog.reading import NEGATED, POSITIVE_FLOWS, intent_is_answer, is_question, is_request
+from dialog.slots import (
+    InvalidSlot,
+    free_text,
+    from_entities,
+    is_correction,
+    recognised,
+    validate,
+)
+from dialog.smalltalk import small_talk
+from dialog.templates import buttons
 from nlu.service import Warming
 from nlu.types import NLU, OUT_OF_SCOPE, IntentScore, ParseResult
-
-_NEGATED = re.compile(
-    r"(不想|不要|不用|不打算|别|算了|不).{0,3}(退|换|改|开|查|投诉)|don't want|no longer"
-)
-_POSITIVE_FLOWS = {"return_refund", "change_address", "invoice"}
-# A new request may interrupt a flow from this confidence on. The intents split their
-# mass (订单…到哪了 is part order_status, part track_shipment), so it is below one half.
-REQUEST_CONFIDENCE = 0.4
 
 
 class DialogEngine:
@@ -65,6 +70,8 @@ class DialogEngine:
             self.runner.say(turn, "sensitive")
             return
         intent = self._effective_intent(parse)
+        if self._stale_button(turn, parse) or self._small_talk(turn, parse):
+            return
         if ctx.flow and ctx.step and await self._in_flow(turn, parse, intent):
             return
         await self._top_level(turn, parse, intent)
@@ -75,12 +82,13 @@ class DialogEngine:
         msg = turn.message
         payload = msg.payload or ""
         if payload.startswith("/"):  # a button: the intent is known
-            name = payload[1:]
+            name, _, token = payload[1:].partition(TOKEN_MARK)
             return ParseResult(
                 text=msg.text or payload,
                 normalized=payload,
                 intent=IntentScore(name, 1.0),
                 ranking=(IntentScore(name, 1.0),),
+                extra={"button_token": token} if token else {},
             )
         return await self.nlu.parse(msg.text or payload, turn.context)
 
@@ -89,9 +97,29 @@ class DialogEngine:
         name = parse.intent.name
         if parse.intent.confidence < self.config.confidence_threshold:
             name = OUT_OF_SCOPE
-        if name in _POSITIVE_FLOWS and _NEGATED.search(parse.text.lower()):
+        if name in POSITIVE_FLOWS and NEGATED.search(parse.text.lower()):
             return "cancel"
         return name
+
+    def _stale_button(self, turn: Turn, parse: ParseResult) -> bool:
+        """A confirm button whose confirmation is no longer pending: say so, do nothing."""
+        token = parse.extra.get("button_token")
+        ctx = turn.context
+        assert ctx is not None
+        if token is None or (ctx.flow and token == self.runner.pending_token(ctx)):
+            return False
+        self.runner.say(turn, "button_expired")
+        self.runner.reprompt(turn)
+        return True
+
+    def _small_talk(self, turn: Turn, parse: ParseResult) -> bool:
+        """Answer "are you a bot?" or abuse (never with a greeting), then resume the flow."""
+        kind = small_talk(parse.text)
+        if kind is None:
+            return False
+        self.runner.say(turn, kind)
+        self.runner.reprompt(turn)
+        return True
 
     # -- inside a flow ----------------------------------------------------------
 
@@ -101,13 +129,14 @@ class DialogEngine:
         if ctx is None or step is None:
             return False
         free = bool(step.type == "slot" and step.slot and self.config.slots[step.slot].free_text)
-        if intent in self.config.globals and (not free or self._breaks_free_text(parse, intent)):
-            await self._global(turn, intent)
+        if await self._new_values(turn, parse, intent):
             return True
-        if is_correction(parse.text) and self.runner.fill_from(ctx, parse, overwrite=True):
-            ctx.state["confirmed"] = []
-            self.runner.reprompt(turn)
-            return True
+        # at a confirmation "cancel" is its "no" (on_deny: "不取消了" keeps the order)
+        answers = step.type == "confirm" and intent == "cancel"
+        if intent in self.config.globals and not answers:
+            if not free or self._breaks_free_text(parse, intent, step.slot):
+                await self._global(turn, intent)
+                return True
         if step.type == "confirm":
             return await self._confirm(turn, parse, intent, step.id, step.on_deny)
         if intent == "deny" and parse.intent.confidence >= 0.85:  # "不用了" to a question: stop
@@ -135,10 +164,37 @@ class DialogEngine:
         self._reask(turn, step.slot)
         return True
 
-    @staticmethod
-    def _breaks_free_text(parse: ParseResult, intent: str) -> bool:
+    async def _new_values(self, turn: Turn, parse: ParseResult, intent: str) -> bool:
+        """Values for slots other than the one asked: a correction, or a value the flow uses.
+
+        "no wait, order 20231122003" at any step, the confirmation included, replaces
+        the order and says so; a tracking number where an order number was asked
+        identifies the parcel. Either way the flow runs again from its start.
+        """
+        ctx = turn.context
+        step = self.runner.current_step(ctx) if ctx else None
+        if ctx is None or step is None or not parse.entities:
+            return False
+        correcting = is_correction(parse.text)
+        other = self.triggers.get(intent) not in (None, ctx.flow) and is_request(parse)
+        if not correcting and (intent in self.config.globals or other):
+            return False
+        if step.slot and from_entities(self.config.slots[step.slot], parse) is not None:
+            return False  # the answer to the question asked: filled as usual
+        changed, added = self.runner.take_values(ctx, parse)
+        if not (changed or added):
+            return False
+        for name in changed:
+            ack = f"corrected_{name}"
+            self.runner.say(turn, ack if ack in self.runner.templates else "corrected")
+        await self.runner.restart(turn)
+        return True
+
+    def _breaks_free_text(self, parse: ParseResult, intent: str, slot: str | None) -> bool:
         """Awaiting a free-text answer, only a clear cancel or call for a human interrupts."""
-        return intent in ("cancel", "human_agent") and parse.intent.confidence >= 0.85
+        if intent not in ("cancel", "human_agent") or parse.intent.confidence < 0.85:
+            return False
+        return not (slot and recognised(self.config.slots[slot], parse.text))
 
     async def _confirm(
         self, turn: Turn, parse: ParseResult, intent: str, step_id: str, on_deny: str | None
@@ -146,9 +202,11 @@ class DialogEngine:
         ctx = turn.context
         assert ctx is not None
         if intent == "affirm":
+            ctx.state.pop("confirm_token", None)  # its buttons are spent
             ctx.state.setdefault("confirmed", []).append(step_id)
             await self._advance_from(turn, step_id)
         elif intent in ("deny", "cancel"):
+            ctx.state.pop("confirm_token", None)
             if on_deny:
                 await self._advance_from(turn, on_deny)
             else:
@@ -165,12 +223,6 @@ class DialogEngine:
         assert ctx is not None
         spec = self.config.slots[slot]
         value = from_entities(spec, parse)
-        if value is None and spec.free_text and self.runner.fill_from(ctx, parse, overwrite=True):
-            # e.g. an order number typed when asked for a reason: it corrects the order,
-            # it is not the reason; ask the pending question again
-            ctx.state["confirmed"] = []
-            self.runner.reprompt(turn)
-            return True
         if value is None and intent_is_answer(parse, self.triggers, ctx.flow):
             value = free_text(spec, parse)
         if value is None:
@@ -180,6 +232,7 @@ class DialogEngine:
         except InvalidSlot:
             self._reask(turn, slot)
             return True
+        turn.answered_slot = True  # an order number is an answer, not a miss (bot report)
         self.runner.fill_from(ctx, parse)
         ctx.state["reasks"] = 0
         await self._advance_from(turn, ctx.step or "")
@@ -226,8 +279,29 @@ class DialogEngine:
         elif offered and intent == "deny":
             ctx.fallback_count = 0
             self.runner.say(turn, "thanks")
+        elif await self._ask_again_for(turn, parse):
+            ctx.fallback_count = 0
+        elif intent in ("affirm", "deny"):  # "ok" / "好的" after an answer: no question, no miss
+            ctx.fallback_count = 0
+            self.runner.say(turn, "anything_else")
         else:
             self._fallback(turn)
+
+    async def _ask_again_for(self, turn: Turn, parse: ParseResult) -> bool:
+        """A new order or tracking number right after a lookup ("不对，是 20231122002"):
+        the same lookup for it. Only for flows without a confirm step: a number alone
+        never starts anything with side effects."""
+        ctx = turn.context
+        assert ctx is not None
+        name = str(ctx.state.get("last_flow"))
+        flow = self.config.flows.get(name)
+        if flow is None or any(s.type == "confirm" for s in flow.steps):
+            return False
+        slots = {s.slot for s in flow.steps if s.slot}
+        if not any(from_entities(self.config.slots[n], parse) is not None for n in slots):
+            return False
+        await self.runner.start(turn, name, parse)
+        return True
 
     async def _global(self, turn: Turn, intent: str) -> None:
         ctx = turn.context
@@ -256,8 +330,8 @@ class DialogEngine:
         ctx = turn.context
         assert ctx is not None
         render = self.runner.templates.render
-        buttons = tuple(Button(render(f"request_{r}", ctx.lang, {}).text, f"/{r}") for r in names)
-        turn.replies.append(replace(render("which_first", ctx.lang, {}), buttons=buttons))
+        choices = tuple(Button(render(f"request_{r}", ctx.lang, {}).text, f"/{r}") for r in names)
+        turn.replies.append(replace(render("which_first", ctx.lang, {}), buttons=choices))
         return True
 
     def _policy_question(self, turn: Turn, parse: ParseResult, intent: str) -> bool:
@@ -268,6 +342,8 @@ class DialogEngine:
         that names an order or parcel is about that order, so it goes to the flow.
         """
         if intent not in self.triggers or parse.entity("order_id") or parse.entity("tracking_no"):
+            return False
+        if not is_question(parse.text):  # "I want to cancel my order" asks for the flow
             return False
         return self._faq(turn, parse, intent, threshold=self.config.faq_first)
 
@@ -284,7 +360,7 @@ class DialogEngine:
         ctx = turn.context
         assert ctx is not None
         answer = match.answer.get(ctx.lang) or match.answer.get("zh-CN") or ""
-        turn.say(answer)
+        turn.replies.append(Reply(text=answer, buttons=buttons(list(match.buttons), ctx.lang)))
         ctx.state["last_faq"] = match.faq_id
         return True
 
@@ -292,6 +368,7 @@ class DialogEngine:
         ctx = turn.context
         assert ctx is not None
         metrics.FALLBACKS.inc()
+        turn.fallback = True
         ctx.fallback_count += 1
         if ctx.fallback_count >= 3:
             ctx.fallback_count = 0
@@ -311,22 +388,3 @@ class DialogEngine:
             self.runner.cancel(ctx)
             ctx.state = {}
             ctx.history = []
-
-
-_FILLER = re.compile(r"订单号?|单号|运单|order|number|no\.?|是|的|[\s,.:：，。#!?！？]")
-
-
-def is_request(parse: ParseResult) -> bool:
-    """A confident request with words beyond its values (订单X到哪了, not 订单号X)."""
-    if parse.intent.confidence < REQUEST_CONFIDENCE:
-        return False
-    text = parse.text
-    for entity in sorted(parse.entities, key=lambda e: -e.start):
-        text = text[: entity.start] + text[entity.end :]
-    return len(_FILLER.sub("", text.lower())) >= 2
-
-
-def intent_is_answer(parse: ParseResult, triggers: dict[str, str], flow: str | None) -> bool:
-    """Whether a message can be a free-text answer (not a request for another flow)."""
-    other = triggers.get(parse.intent.name) not in (None, flow)
-    return not other or parse.intent.confidence < 0.8

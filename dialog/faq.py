@@ -25,19 +25,20 @@ class FaqMatch:
     faq_id: str
     score: float
     answer: Mapping[str, str]
+    buttons: Sequence[Mapping[str, Any]] = ()  # e.g. one that starts the flow the answer names
 
 
 class FaqIndex:
     """Nearest listed question, in any language."""
 
     def __init__(self, faqs: Sequence[Mapping[str, Any]]) -> None:
-        self._rows: list[tuple[str, Mapping[str, str]]] = []
+        self._rows: list[Mapping[str, Any]] = []
         questions: list[str] = []
         for faq in faqs:
             for variants in faq.get("questions", {}).values():
                 for question in variants:
                     questions.append(request_text(str(question)))
-                    self._rows.append((str(faq["id"]), faq.get("answer", {})))
+                    self._rows.append(faq)
         self._by_feature: np.ndarray | None = None
         self._vectors: TextVectors | None = None
         if questions:
@@ -54,5 +55,7 @@ class FaqIndex:
         index, weights = self._vectors.row(request_text(question))
         scores = weights @ self._by_feature[index]
         row = int(scores.argmax())
-        faq_id, answer = self._rows[row]
-        return FaqMatch(faq_id, float(scores[row]), answer)
+        faq = self._rows[row]
+        return FaqMatch(
+            str(faq["id"]), float(scores[row]), faq.get("answer", {}), faq.get("buttons", ())
+        )

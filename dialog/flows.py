@@ -2,13 +2,16 @@
 
 The flow's state lives in the context: ``flow`` and ``step`` name where it
 waits, ``slots`` hold what it collected, ``state["results"]`` the backend
-answers, ``state["confirmed"]`` the confirmations given, and ``flow_stack``
-the flows it interrupted, resumed when it finishes.
+answers, ``state["confirmed"]`` the confirmations given, ``state["confirm_token"]``
+the token on the pending confirmation's buttons (a button carrying another token is
+stale), and ``flow_stack`` the flows it interrupted, resumed when it finishes.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+from dataclasses import replace
 from typing import Any
 
 from bot.stores.context import Context
@@ -16,7 +19,7 @@ from bot.turn import Turn
 from dialog.actions import ActionError, Backend
 from dialog.config import DialogConfig, Flow, Step
 from dialog.slots import InvalidSlot, from_entities, validate
-from dialog.templates import Templates
+from dialog.templates import Templates, lookup
 from nlu.types import ParseResult
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,18 @@ def values(ctx: Context) -> dict[str, Any]:
 
 
 def slot_names(flow: Flow) -> set[str]:
-    """Slots a flow asks for or branches on."""
-    return {n for s in flow.steps for n in (s.slot, s.when, s.unless) if n}
+    """Slots a flow asks for or branches on (``order.can_return`` is a result, not a slot)."""
+    return {n for s in flow.steps for n in (s.slot, s.when, s.unless) if n and "." not in n}
+
+
+def holds(ctx: Context, name: str) -> bool:
+    """A step condition: a filled slot, or a true field of a stored result."""
+    if "." in name:
+        return bool(lookup(ctx.state.get("results", {}), name))
+    return bool(ctx.slots.get(name))
+
+
+TOKEN_MARK = "#"  # a confirm button's payload: /affirm#<token>
 
 
 class FlowRunner:
@@ -76,7 +89,40 @@ class FlowRunner:
         memory = ctx.state.get("memory", {})
         ctx.flow, ctx.step, ctx.slots = name, None, {}
         ctx.state = {"memory": memory, "results": {}, "confirmed": [], "reasks": 0}
-        self.fill_from(ctx, parse)
+        filled = self.fill_from(ctx, parse)
+        carried = [n for n in filled if from_entities(self.config.slots[n], parse) is None]
+        first = len(turn.replies)
+        await self.advance(turn, 0)
+        self._name_carried(turn, carried, first)
+
+    def _name_carried(self, turn: Turn, carried: list[str], at: int) -> None:
+        """Say which remembered value a flow with side effects took, before its first question.
+
+        "我要开发票" after a lookup reuses that order; the customer must see which one
+        while there is still time to give another.
+        """
+        ctx = turn.context
+        flow = self.flow(ctx) if ctx else None
+        step = self.current_step(ctx) if ctx else None
+        if ctx is None or flow is None or step is None or step.type != "slot":
+            return
+        if not any(s.type == "confirm" for s in flow.steps):
+            return
+        for name in carried:
+            if f"carried_{name}" in self.templates:
+                note = self.templates.render(f"carried_{name}", ctx.lang, values(ctx))
+                turn.replies.insert(at, note)
+
+    async def restart(self, turn: Turn) -> None:
+        """Run the flow again from its start with the slots it has (after a value changed).
+
+        Lookups and eligibility checks run again for the new value; confirmations
+        given for the old one no longer count.
+        """
+        ctx = turn.context
+        assert ctx is not None
+        ctx.state.update(results={}, confirmed=[], reasks=0)
+        ctx.state.pop("confirm_token", None)
         await self.advance(turn, 0)
 
     def fill_from(self, ctx: Context, parse: ParseResult, *, overwrite: bool = False) -> list[str]:
@@ -100,6 +146,14 @@ class FlowRunner:
                 ctx.slots[extra] = e.normalized if extra in ("date", "phone") else e.value
         return filled
 
+    def take_values(self, ctx: Context, parse: ParseResult) -> tuple[list[str], list[str]]:
+        """Fill slots from the message, replacing values: (names changed, names newly set)."""
+        before = dict(ctx.slots)
+        filled = self.fill_from(ctx, parse, overwrite=True)
+        changed = [n for n in filled if before.get(n) and before[n] != ctx.slots[n]]
+        added = [n for n in filled if not before.get(n)]
+        return changed, added
+
     async def advance(self, turn: Turn, index: int) -> None:
         """Run steps from ``index`` until one needs the user, or the flow ends."""
         ctx = turn.context
@@ -107,8 +161,8 @@ class FlowRunner:
         assert ctx is not None and flow is not None
         while index < len(flow.steps):
             step = flow.steps[index]
-            if (step.when and not ctx.slots.get(step.when)) or (
-                step.unless and ctx.slots.get(step.unless)
+            if (step.when and not holds(ctx, step.when)) or (
+                step.unless and holds(ctx, step.unless)
             ):
                 index += 1
                 continue
@@ -134,7 +188,7 @@ class FlowRunner:
         if step.type == "confirm":
             if step.id in ctx.state.get("confirmed", []):
                 return None
-            self.say(turn, step.template or "")
+            self.ask_confirm(turn, step)
             return "wait"
         if step.type == "action":
             return await self._action(ctx, step)
@@ -148,12 +202,13 @@ class FlowRunner:
         assert step.action is not None
         try:
             if self.backend is None:
-                raise ActionError("no backend configured")
+                raise ActionError("no backend configured", "unreachable")
             result = await self.backend.run(step.action, values(ctx))
         except ActionError as exc:
-            ctx.state["error"] = str(exc)
+            ctx.state["error"] = exc.code
             log.info(
-                "flow action failed", extra={"flow": ctx.flow, "step": step.id, "error": str(exc)}
+                "flow action failed",
+                extra={"flow": ctx.flow, "step": step.id, "error": str(exc), "code": exc.code},
             )
             return step.on_error or "end"
         ctx.state.setdefault("results", {})[step.action.store] = result
@@ -167,8 +222,10 @@ class FlowRunner:
         for name, value in ctx.slots.items():
             if self.config.slots.get(name) and self.config.slots[name].remember:
                 memory[name] = value
+        # kept so that "不对，是 20231122002" right after an answer can ask it again
+        finished = ctx.flow
         ctx.flow, ctx.step, ctx.slots = None, None, {}
-        ctx.state = {"memory": memory}
+        ctx.state = {"memory": memory, "last_flow": finished}
         if ctx.flow_stack:
             saved = ctx.flow_stack.pop()
             ctx.flow, ctx.step, ctx.slots = saved["flow"], saved["step"], saved["slots"]
@@ -191,4 +248,19 @@ class FlowRunner:
         if step.type == "slot" and step.slot:
             self.say(turn, self.config.slots[step.slot].prompt)
         elif step.type == "confirm" and step.template:
-            self.say(turn, step.template)
+            self.ask_confirm(turn, step)
+
+    def ask_confirm(self, turn: Turn, step: Step) -> None:
+        """Ask a confirmation; its buttons carry a token so a stale press is recognised."""
+        ctx = turn.context
+        assert ctx is not None and step.template is not None
+        token = ctx.state.get("confirm_token") or secrets.token_hex(3)
+        ctx.state["confirm_token"] = token
+        reply = self.templates.render(step.template, ctx.lang, values(ctx))
+        marked = tuple(replace(b, payload=f"{b.payload}{TOKEN_MARK}{token}") for b in reply.buttons)
+        turn.replies.append(replace(reply, buttons=marked))
+
+    def pending_token(self, ctx: Context) -> str | None:
+        """The token a button must carry to answer the confirmation the flow waits on."""
+        step = self.current_step(ctx)
+        return ctx.state.get("confirm_token") if step and step.type == "confirm" else None

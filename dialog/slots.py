@@ -12,9 +12,10 @@ from nlu.types import ParseResult
 
 log = logging.getLogger(__name__)
 
-# "不对，订单号是 …", "错了 应该是 …", "actually it's …": the user corrects a value.
+# "不对，订单号是 …", "错了 应该是 …", "no wait, order …": the user corrects a value.
 CORRECTION = re.compile(
-    r"不对|错了|写错|搞错|不是这个|应该是|改成|改为|更正|actually|i meant|correction|wrong"
+    r"不对|错了|写错|搞错|说错|打错|弄错|不是这个|应该是|改成|改为|换成|更正|等等|等一下"
+    r"|actually|i meant|i mean|correction|wrong|no wait|\bwait\b|oops|not that one|make it"
 )
 
 
@@ -56,6 +57,19 @@ def free_text(spec: SlotSpec, parse: ParseResult) -> str | None:
     """The whole message as the value, for free-text slots (address, reason, title)."""
     text = parse.text.strip()
     return text if spec.free_text and text else None
+
+
+def recognised(spec: SlotSpec, text: str) -> bool:
+    """Whether the slot's validation rewrites ``text`` to a canonical value (personal -> 个人).
+
+    Such a word is the answer to the slot's question, whatever else it could mean
+    ("personal" reads to the intent model as a call for a person).
+    """
+    value = text.strip()
+    try:
+        return bool(value) and validate(spec, value) != value
+    except InvalidSlot:
+        return False
 
 
 def is_correction(text: str) -> bool:

@@ -20,7 +20,7 @@ BENCHMARK_DIR = ROOT.parent / "shared" / "data"
 INTENTS = {
     "greet", "goodbye", "thanks", "affirm", "deny", "cancel", "human_agent", "complaint",
     "order_status", "track_shipment", "return_refund", "change_address", "invoice", "faq",
-    "out_of_scope",
+    "out_of_scope", "cancel_order",
 }  # fmt: skip
 SLOTS = {"order_id", "tracking_no", "phone", "address", "reason", "date", "invoice_title"}
 MINIMUM = {"zh-CN": 150, "en": 60}

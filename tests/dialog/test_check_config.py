@@ -43,17 +43,21 @@ def test_problems_are_reported(tmp_path: Path) -> None:
         "      - {id: orphan, type: reply, template: thanks, end: true}\n"
         "      - {id: not_found,",
     )
+    flows = flows.replace("unless: order.can_cancel", "unless: ordr.can_cancel")
     (config / "flows.yml").write_text(flows, encoding="utf-8")
     responses = (config / "responses.yml").read_text(encoding="utf-8")
-    (config / "responses.yml").write_text(
-        responses.replace("订单 {order_id} 当前状态", "订单 {order_number} 当前状态"),
-        encoding="utf-8",
+    responses = responses.replace("订单 {order_id} 当前状态", "订单 {order_number} 当前状态")
+    responses = responses.replace(
+        "{shipment.carrier|carrier} 运单", "{shipment.carrier|courier} 运单"
     )
+    (config / "responses.yml").write_text(responses, encoding="utf-8")
     code, output = _run(config, tmp_path)
     assert code == 1
     assert "trigger intent 'refund_please' has no training data" in output
     assert "step 'orphan' is unreachable" in output
     assert "names unknown slot 'order_number'" in output
+    assert "uses unknown filter or labels 'courier'" in output
+    assert "tests 'ordr.can_cancel', but no action stores 'ordr'" in output
 
 
 def test_invalid_yaml_is_a_clear_error(tmp_path: Path) -> None:

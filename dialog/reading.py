@@ -1,0 +1,51 @@
+"""How the engine reads a parsed message in a flow: a new request, or an answer.
+
+A negated request ("我不想退货了") is a cancel, not the request; a confident request
+with words beyond its values interrupts the flow ("订单X到哪了"), while the values
+alone ("订单号X") answer it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nlu.types import ParseResult
+
+NEGATED = re.compile(
+    r"(不想|不要|不用|不打算|别|算了|不).{0,3}(退|换|改|开|查|投诉)|don't want|no longer"
+)
+POSITIVE_FLOWS = {"return_refund", "change_address", "invoice"}
+# A new request may interrupt a flow from this confidence on. The intents split their
+# mass (订单…到哪了 is part order_status, part track_shipment), so it is below one half.
+REQUEST_CONFIDENCE = 0.4
+
+
+# Question words and marks: a flow's topic asked as a question is a policy question.
+_QUESTION = re.compile(
+    r"[?？吗呢么嘛]|怎么|怎样|如何|能不能|可不可以|是否|多久|几天|多少|什么"
+    r"|^(can|could|may|how|what|when|is|are|do|does|will|should|why)\b|\b(how|can i|what)\b"
+)
+
+
+def is_question(text: str) -> bool:
+    """Whether ``text`` reads as a question rather than a request."""
+    return bool(_QUESTION.search(text.strip().lower()))
+
+
+_FILLER = re.compile(r"订单号?|单号|运单|order|number|no\.?|是|的|[\s,.:：，。#!?！？]")
+
+
+def is_request(parse: ParseResult) -> bool:
+    """A confident request with words beyond its values (订单X到哪了, not 订单号X)."""
+    if parse.intent.confidence < REQUEST_CONFIDENCE:
+        return False
+    text = parse.text
+    for entity in sorted(parse.entities, key=lambda e: -e.start):
+        text = text[: entity.start] + text[entity.end :]
+    return len(_FILLER.sub("", text.lower())) >= 2
+
+
+def intent_is_answer(parse: ParseResult, triggers: dict[str, str], flow: str | None) -> bool:
+    """Whether a message can be a free-text answer (not a request for another flow)."""
+    other = triggers.get(parse.intent.name) not in (None, flow)
+    return not other or parse.intent.confidence < 0.8

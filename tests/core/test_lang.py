@@ -1,0 +1,56 @@
+"""The conversation's language: substantive messages decide it, nothing else flips it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.lang import EN, ZH, detect_lang
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "ok",
+        "OK!",
+        "okay",
+        "20231122001",
+        "SF123456789012",
+        "👍",
+        "🙏🙏",
+        "asdfghjkl",
+        "[微笑]",
+        "hahaha",
+        "yes",
+        "k",
+        "lol ok 👍",
+        "13812345678",
+        "https://example.com/x",
+        "1",
+    ],
+)
+def test_neutral_messages_keep_the_conversation_language(message: str) -> None:
+    assert detect_lang(message, ZH) == ZH
+    assert detect_lang(message, EN) == EN
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "where is my order",
+        "hello",
+        "thanks",
+        "are you a bot",
+        "go to hell",
+        "shipping fee?",
+        "no wait, order 20231122003",
+        "cancel my order",
+        "i want to return it",
+    ],
+)
+def test_english_words_make_it_english(message: str) -> None:
+    assert detect_lang(message, ZH) == EN
+
+
+@pytest.mark.parametrize("message", ["好的", "ok 好的", "SF123456789012 到哪了", "谢谢 thanks"])
+def test_chinese_characters_make_it_chinese(message: str) -> None:
+    assert detect_lang(message, EN) == ZH
