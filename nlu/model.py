@@ -4,6 +4,7 @@ A model directory holds::
 
     ngram.safetensors     TF-IDF idf + linear weights      ngram_vocab.json
     embed.safetensors     linear head over frozen pretrained sentence vectors (optional)
+    tuned.safetensors     top layers + head of e5-small fine-tuned on the intents (optional)
     encoder/              a fine-tuned transformer, save_pretrained layout (optional)
     labels.json           intent names by class index
     metadata.json         schema, data hash, date, settings, mixing weights, validation metrics
@@ -32,10 +33,11 @@ from nlu.encoder import EncoderClassifier, EncoderConfig
 from nlu.ngram import NgramClassifier
 from nlu.openers import request_text
 from nlu.pretrained import DEFAULT_ENCODER, load_encoder
+from nlu.tuned import TuneConfig, TunedClassifier
 from nlu.types import OUT_OF_SCOPE, ModelError
 
 SCHEMA_VERSION = 2
-NGRAM, EMBED, ENCODER = "ngram", "embed", "encoder"
+NGRAM, EMBED, TUNED, ENCODER = "ngram", "embed", "tuned", "encoder"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class TrainSettings:
     pretrained: str | None = DEFAULT_ENCODER  # frozen sentence vectors; None: n-grams only
     threshold: float = 0.3  # below this top confidence the intent is out_of_scope
     validation_fraction: float = 0.15
+    tune: TuneConfig | None = None  # fine-tune e5-small's top layers (bot train's default)
     # a transformer is fine-tuned only when encoder.base_model names one ("scratch": untrained)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
@@ -60,6 +63,7 @@ class IntentModel:
         ngram: NgramClassifier,
         embed: EmbeddingClassifier | None = None,
         encoder: EncoderClassifier | None = None,
+        tuned: TunedClassifier | None = None,
         weights: Mapping[str, float] | None = None,
         threshold: float,
         gate: float = 1.0,
@@ -69,6 +73,7 @@ class IntentModel:
         self.ngram = ngram
         self.embed = embed
         self.encoder = encoder
+        self.tuned = tuned
         self.weights = dict(weights or {NGRAM: 1.0})
         self.threshold = threshold
         self.gate = gate
@@ -79,6 +84,8 @@ class IntentModel:
         out = {NGRAM: self.ngram.predict_proba(clean) if ngram is None else ngram}
         if self.embed is not None and self.weights.get(EMBED, 0) > 0:
             out[EMBED] = self.embed.predict_proba(clean)
+        if self.tuned is not None and self.weights.get(TUNED, 0) > 0:
+            out[TUNED] = self.tuned.predict_proba(clean)
         if self.encoder is not None and self.weights.get(ENCODER, 0) > 0:
             out[ENCODER] = self.encoder.predict_proba(clean)
         return out
@@ -114,6 +121,8 @@ class IntentModel:
         self.ngram.save(directory)
         if self.embed is not None:
             self.embed.save(directory)
+        if self.tuned is not None:
+            self.tuned.save(directory)
         if self.encoder is not None:
             self.encoder.save(directory / ENCODER)
         (directory / "labels.json").write_text(
@@ -132,6 +141,7 @@ class IntentModel:
             "gate": self.gate,
             "pretrained": pretrained,
             "has_encoder": self.encoder is not None,
+            "tuned": asdict(self.tuned.cfg) if self.tuned is not None else None,
         }
         (directory / "metadata.json").write_text(
             json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
@@ -154,6 +164,11 @@ class IntentModel:
         try:
             ngram = NgramClassifier.load(directory)
             embed = EmbeddingClassifier.load(directory, vectors) if vectors else None
+            tuned = None
+            if meta.get("tuned"):
+                tuned = TunedClassifier.load(
+                    directory, n_labels=len(labels), cfg=TuneConfig(**meta["tuned"])
+                )
             encoder = None
             if meta.get("has_encoder"):
                 max_len = int(meta.get("settings", {}).get("encoder", {}).get("max_len", 48))
@@ -167,6 +182,7 @@ class IntentModel:
             ngram=ngram,
             embed=embed,
             encoder=encoder,
+            tuned=tuned,
             weights=_weights(meta),
             threshold=float(meta["threshold"]),
             gate=float(meta.get("gate", 1.0)),
@@ -196,6 +212,15 @@ def read_metadata(directory: Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ModelError(f"{directory}: corrupt (metadata.json is not an object)")
     return meta
+
+
+def read_labels(directory: Path) -> list[str]:
+    """The intents a model directory knows, without loading any weights."""
+    read_metadata(directory)  # a directory without metadata is no model, whatever else it holds
+    labels = _read_json(directory / "labels.json")
+    if not isinstance(labels, list):
+        raise ModelError(f"{directory}: corrupt (labels.json is not a list)")
+    return [str(label) for label in labels]
 
 
 def _read_json(path: Path) -> Any:

@@ -37,6 +37,10 @@ _OPENER = re.compile(
 )
 _NOISE = re.compile(r"@\w+|https?://\S+|\[[\u4e00-\u9fff]{1,4}\]")  # mentions, links, [微笑]
 _MIN_REST = 2  # a remainder shorter than this is not a request ("你好 啊")
+# Order, tracking and phone numbers say which order, never what is wanted; left in,
+# their digit n-grams pulled "我的订单20231122001到哪了" towards whichever intent's
+# training lines happened to use similar numbers. The letters of SF1234… stay.
+_NUMBER = re.compile(r"\d{6,}")
 
 
 # Where one request ends and the next may begin: sentence ends, and the words people use to
@@ -53,7 +57,7 @@ def clauses(text: str) -> list[str]:
 
 
 def request_text(text: str) -> str:
-    """The text the intent model classifies: normalised, openers and mentions cut."""
-    clean = for_classifier(_NOISE.sub(" ", text)) or for_classifier(text) or text
+    """The text the intent model classifies: normalised, openers, mentions and numbers cut."""
+    clean = _NUMBER.sub("#", for_classifier(_NOISE.sub(" ", text)) or for_classifier(text) or text)
     rest = _OPENER.sub("", clean)
     return rest if len(rest) >= _MIN_REST else clean

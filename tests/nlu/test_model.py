@@ -60,7 +60,7 @@ async def test_parse_gives_ranking_entities_and_blocks_sensitive_words(
     )
     await service.start()
     try:
-        result = await service.parse("我的订单20231122001到哪了")
+        result = await service.parse("我的订单20231122001发货了吗")
         blocked = await service.parse("能帮我代开发票吗")
     finally:
         await service.stop()
@@ -77,7 +77,7 @@ async def test_reload_under_load_swaps_atomically(bundled_model_dir: Path, tmp_p
     await service.start()
     copy = tmp_path / "copy"
     shutil.copytree(bundled_model_dir, copy)
-    texts = [f"我的订单2023112200{i % 10}到哪了" for i in range(300)]
+    texts = [f"我的订单2023112200{i % 10}发货了吗" for i in range(300)]
     try:
         parses = [asyncio.create_task(service.parse(t)) for t in texts]
         await asyncio.sleep(0)

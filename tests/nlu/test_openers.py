@@ -45,3 +45,17 @@ def test_words_that_merely_start_like_an_opener_are_kept(text: str, kept: str) -
 )
 def test_clauses_split_where_a_second_matter_begins(text: str, parts: list[str]) -> None:
     assert clauses(text) == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "seen"),
+    [
+        ("我的订单20231122001到哪了", "我的订单#到哪了"),
+        ("where is SF123456789012", "where is sf#"),
+        ("退我459元", "退我459元"),  # amounts and dates are words, not identifiers
+        ("改到2023-11-25送", "改到2023-11-25送"),
+    ],
+)
+def test_order_tracking_and_phone_numbers_are_one_token(text: str, seen: str) -> None:
+    """Which order it is never says what the customer wants."""
+    assert request_text(text) == seen
