@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.bootstrap import wire
 from bot.models import Address, InboundMessage, MessageKind, Reply
-from bot.redis_conn import RedisHandle
 from bot.runtime import Runtime
-from bot.settings import RateLimitRule
 from dialog import testing
-from tests.conftest import make_client
 
 
 @pytest.fixture
-async def runtime(bot_settings, redis_target, redis_client) -> AsyncIterator[Runtime]:
-    settings = bot_settings.model_copy(
-        update={"rate_limit": RateLimitRule(per_minute=100_000, burst=10_000), "rate_limits": {}}
-    )
-    runtime = wire(
-        Runtime(settings, RedisHandle(make_client(redis_target), "test")),
-        console_write=lambda _: None,
-    )
-    testing.prepare(runtime)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
+def runtime(bundled_bot: Runtime) -> Runtime:
+    return bundled_bot
 
 
 class Chat:
