@@ -282,7 +282,10 @@ class Runtime:
             log.error("the record store did not close in time; unwritten records are lost")
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.redis.delete(self.keys.replica(self.replica_id)), 1.0)
-        await self.redis_handle.close()
+        try:  # redis-py's pool waits for connections still in use (a stream's pubsub, say)
+            await asyncio.wait_for(self.redis_handle.close(), STOP_GRACE_S)
+        except TimeoutError:
+            log.error("the Redis connections did not close in time; abandoned")
 
     @contextlib.asynccontextmanager
     async def holding(self, conversation: str) -> AsyncIterator[Context]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ import redis.asyncio as aioredis
 from bot.redis_conn import RedisHandle, start_embedded
 from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
+
+TEARDOWN_GUARD_S = 60  # generous: a failure guard, never a timing assertion
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +43,8 @@ async def redis_client(redis_target: dict[str, Any]) -> AsyncIterator[aioredis.R
     client = make_client(redis_target)
     await client.flushdb()
     yield client
-    await client.aclose()
+    # a hang here must fail the test (an error), not stall the suite until CI gives up
+    await asyncio.wait_for(client.aclose(), TEARDOWN_GUARD_S)
 
 
 @pytest.fixture
@@ -65,7 +69,7 @@ async def make_runtime(
 
     yield make
     for runtime in started:
-        await runtime.stop()
+        await asyncio.wait_for(runtime.stop(), TEARDOWN_GUARD_S)
 
 
 @pytest.fixture(scope="session")
