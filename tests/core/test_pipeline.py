@@ -15,7 +15,7 @@ from bot.redis_conn import RedisHandle
 from bot.runtime import Runtime
 from bot.settings import RateLimitRule
 from bot.turn import Outcome, Turn
-from tests.helpers import RecordingChannel, message
+from tests.helpers import RecordingChannel, message, until
 
 
 class SlowEcho:
@@ -157,14 +157,23 @@ async def test_conversation_order_is_arrival_order_across_replicas(make_runtime)
     ra, _ = await _runtime(make_runtime, Recorder(), rate_limit=generous)
     rb, _ = await _runtime(make_runtime, Recorder(), rate_limit=generous)
 
-    async def send(i: int) -> None:
-        # 20 ms apart: order is arrival order in Redis, and on a loaded 2-core machine two
-        # messages a few ms apart can swap before they get there (README, Limitations)
-        await asyncio.sleep(i * 0.02)
-        rt = (ra, rb)[i % 2]
-        await rt.pipeline.handle(message(str(i), mid=f"m{i}", user="same"), rt.outbound)
+    first = message("0", mid="m0", user="same")
+    queue = ra.keys.queue(first.address.key)
 
-    await asyncio.gather(*(send(i) for i in range(8)))
+    async def registered(n: int) -> bool:
+        # running or done (logged) plus waiting (queued): the lock's holder has left the
+        # queue, so no message is counted twice, and only a message in Redis is counted
+        return len(log) + int(await ra.redis.llen(queue)) >= n
+
+    turns = []
+    for i in range(8):
+        rt = (ra, rb)[i % 2]
+        msg = message(str(i), mid=f"m{i}", user="same")
+        turns.append(asyncio.create_task(rt.pipeline.handle(msg, rt.outbound)))
+        # the next message is sent only once this one has arrived: arrival order is
+        # then known, whatever the machine's load
+        await until(lambda n=i + 1: registered(n))
+    await asyncio.gather(*turns)
     assert log == [str(i) for i in range(8)]
 
 
