@@ -137,7 +137,7 @@ class TunedClassifier(nn.Module):
         self.eval()
         seqs = self.frozen.tokens(texts, self.cfg.max_tokens)
         out = np.zeros((len(texts), self.head.out_features), dtype=np.float32)
-        for batch in _batches(seqs, 64):
+        for batch in _batches([len(s) for s in seqs], 64):
             ids, keep = pad([seqs[i] for i in batch], self.frozen.vocabulary.pad)
             logits = self._classify(self.frozen(ids, keep), keep)
             out[batch] = torch.softmax(logits, dim=-1).numpy()
@@ -179,16 +179,16 @@ class TunedClassifier(nn.Module):
         return model.eval()
 
 
-def _batches(seqs: list[list[int]], size: int) -> list[list[int]]:
+def _batches(lengths: list[int], size: int) -> list[list[int]]:
     """Indices grouped by length, so a batch pads little."""
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def _bottom_states(frozen: Frozen, seqs: list[list[int]], progress: bool) -> list[torch.Tensor]:
     """Every text through the frozen layers once: training reuses these each epoch."""
     states: list[torch.Tensor] = [torch.empty(0)] * len(seqs)
-    chunks = _batches(seqs, 64)
+    chunks = _batches([len(s) for s in seqs], 64)
     for batch in tqdm(chunks, desc="e5 (frozen layers)", unit="batch", disable=not progress):
         ids, keep = pad([seqs[i] for i in batch], frozen.vocabulary.pad)
         hidden = frozen(ids, keep)
@@ -217,8 +217,7 @@ def _train(
         {"params": model.head.parameters(), "lr": cfg.head_lr},
     ]
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
-    lengths = [[0] * s.shape[0] for s in states]
-    batches = _batches(lengths, cfg.batch_size)
+    batches = _batches([s.shape[0] for s in states], cfg.batch_size)
     total = cfg.epochs * len(batches)
     warm = max(1, int(0.06 * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
