@@ -18,6 +18,7 @@ COPY bot ./bot
 COPY adapters ./adapters
 COPY nlu ./nlu
 COPY dialog ./dialog
+COPY service ./service
 COPY config ./config
 RUN pip install .
 # Train the bundled model at build time so a container starts ready.

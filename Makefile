@@ -16,8 +16,8 @@ install:
 		echo "install: chromium not installed; the browser test will be skipped"
 
 lint:
-	$(BIN)/ruff check bot adapters nlu dialog config tests bench
-	$(BIN)/ruff format --check bot adapters nlu dialog config tests bench
+	$(BIN)/ruff check bot adapters nlu dialog service config tests bench
+	$(BIN)/ruff format --check bot adapters nlu dialog service config tests bench
 	$(BIN)/hadolint Dockerfile
 
 typecheck:

@@ -6,19 +6,19 @@ Slack channel) and ``dingtalk:cidXXX`` (that DingTalk group; the platform must
 be enabled). ``console,slack:C0123`` shows every ticket in both, and a claim
 in one shows in the other: they share one ticket store and one claim script.
 An empty value means no staff channel: :class:`~bot.brain.NoHandoff` then
-tells customers honestly that no agent can be reached.
+tells customers honestly that no agent can be reached. Which staff channels a
+process runs is decided by the composition root (``service/escalation.py``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.brain import Handoff, NoHandoff
-
 if TYPE_CHECKING:
-    from bot.escalation.handoff import TimerPolicy
+    from bot.escalation.handoff import EscalationHandoff, TimerPolicy
     from bot.escalation.staff import AttachableStaff
     from bot.runtime import Runtime
 
@@ -72,20 +72,12 @@ def staff_target(value: str | None, kind: str) -> str | None:
         return None
 
 
-def build_handoff(runtime: Runtime) -> Handoff:
-    """The handoff for ``runtime``: tickets in the ``ESCALATION_CHANNEL`` staff channels."""
-    setting, contact = runtime.settings.escalation_channel, runtime.settings.escalation_contact
-    try:
-        targets = parse_escalation_channels(setting)
-    except ValueError as exc:
-        log.error("ESCALATION_CHANNEL is not usable: %s", exc)
-        return NoHandoff(f"ESCALATION_CHANNEL {setting!r} is not usable: {exc}", contact)
-    usable = [t for t in targets if _usable(runtime, t)]
-    if not usable:
-        why = (
-            f"no usable staff channel in {setting!r}" if targets else "ESCALATION_CHANNEL is empty"
-        )
-        return NoHandoff(why, contact)
+def open_desk(runtime: Runtime, staffs: Sequence[AttachableStaff]) -> EscalationHandoff:
+    """Tickets in Redis, shown in ``staffs``: the desk attached and the ticket timers running.
+
+    The composition root chooses the staff channels (``service/escalation.py``);
+    everything from here on is the same whichever they are.
+    """
     from bot.escalation.desk import Desk
     from bot.escalation.handoff import EscalationHandoff
     from bot.escalation.staff import StaffChannels
@@ -93,7 +85,6 @@ def build_handoff(runtime: Runtime) -> Handoff:
     from bot.escalation.timers import Timers
 
     prefix = runtime.settings.redis_prefix
-    staffs = [_staff(runtime, t) for t in usable]
     staff = StaffChannels(staffs)
     timers = Timers(runtime.redis, prefix)
     handoff = EscalationHandoff(
@@ -111,34 +102,6 @@ def build_handoff(runtime: Runtime) -> Handoff:
     timers.handler = desk.on_timer
     runtime.add_service("ticket-timers", start=timers.start, stop=timers.stop)
     return handoff
-
-
-def _usable(runtime: Runtime, target: StaffTarget) -> bool:
-    """A platform staff channel needs that platform enabled (the console always works)."""
-    if target.kind == "console" or any(c.name == target.kind for c in runtime.channels):
-        return True
-    log.error(
-        "ESCALATION_CHANNEL %s is not usable: %s is not enabled (set its credentials)",
-        target,
-        target.kind,
-    )
-    return False
-
-
-def _staff(runtime: Runtime, target: StaffTarget) -> AttachableStaff:
-    """The staff-channel implementation of ``target`` (imported lazily: the core has no SDK)."""
-    if target.kind == "console":
-        from adapters.agent_console import build_console
-
-        return build_console(runtime)
-    channel = next(c for c in runtime.channels if c.name == target.kind)
-    if target.kind == "dingtalk":
-        from adapters.dingtalk.staff import DingTalkStaff
-
-        return DingTalkStaff(channel, target.target)  # type: ignore[arg-type]
-    from adapters.slack.staff import SlackStaff
-
-    return SlackStaff(channel, target.target)  # type: ignore[arg-type]
 
 
 def timer_policy(runtime: Runtime) -> TimerPolicy:

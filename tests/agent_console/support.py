@@ -12,9 +12,9 @@ from adapters.agent_console import agent_store
 from adapters.slack import build_channel as slack_channel
 from adapters.web import build_channel as web_channel
 from adapters.wechat import build_channel as wechat_channel
-from bot.app import create_app
-from bot.escalation import build_handoff
 from bot.runtime import Runtime
+from service.app import create_app
+from service.escalation import build_handoff
 from tests.escalation.support import Brain
 from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat

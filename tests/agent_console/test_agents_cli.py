@@ -9,11 +9,11 @@ from typing import Any
 from click.testing import CliRunner
 
 from adapters.agent_console import agent_store
-from bot.cli import main
-from bot.escalation import build_handoff
 from bot.redis_conn import RedisHandle
 from bot.runtime import Runtime
 from bot.settings import Settings
+from service.cli import main
+from service.escalation import build_handoff
 from tests.conftest import make_client
 
 

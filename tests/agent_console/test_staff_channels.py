@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from bot.brain import NoHandoff
-from bot.escalation import StaffTarget, build_handoff, parse_escalation_channels
+from bot.escalation import StaffTarget, parse_escalation_channels
 from bot.escalation.handoff import EscalationHandoff
 from bot.settings import Settings
+from service.escalation import build_handoff
 from tests.agent_console.support import add_agent, agent, console_replica, post, wechat_says
 from tests.escalation.support import Brain
 from tests.fakes import slack as fslack

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import redis.asyncio as aioredis
 
-from bot.app import create_app
 from bot.redis_conn import RedisHandle
 from bot.runtime import Runtime
+from service.app import create_app
 from tests.helpers import RecordingChannel, message
 
 

@@ -12,8 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from adapters.console import console_message
-from bot.bootstrap import wire
-from bot.cli import main
 from bot.records import Record, open_store
 from bot.records.report import OUT_OF_SCOPE, build_report, is_miss, parse_span
 from bot.redis_conn import RedisHandle
@@ -23,6 +21,8 @@ from bot.steps import turn_records
 from bot.turn import Turn
 from dialog import testing
 from nlu.types import IntentScore, ParseResult
+from service.bootstrap import wire
+from service.cli import main
 from tests.conftest import make_client
 
 

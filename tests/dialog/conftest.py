@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.bootstrap import wire
 from bot.redis_conn import RedisHandle
 from bot.runtime import Runtime
 from bot.settings import RateLimitRule
 from dialog import testing
+from service.bootstrap import wire
 from tests.conftest import make_client
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bot.cli import main
 from bot.paths import bundled_config_dir
+from service.cli import main
 
 
 def _copy(tmp_path: Path) -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from click.testing import CliRunner
 
-from bot.cli import main
 from bot.escalation.tickets import TicketStore
+from service.cli import main
 
 URL = "redis://127.0.0.1:6379/15"
 

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.dingtalk import build_channel
-from bot.escalation import build_handoff
+from service.escalation import build_handoff
 from tests.adapters.dingtalk.support import start_connected
 from tests.escalation.support import Brain
 from tests.fakes import dingtalk as fake

@@ -7,8 +7,8 @@ import json
 import logging
 import re
 
-from bot.cli.common import secret_values
 from bot.logs import configure_logging
+from service.cli.common import secret_values
 from tests.escalation.test_wechat_to_slack import (
     STAFF,
     _click,

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 
 from adapters.slack import build_channel as slack_channel
 from adapters.wechat import build_channel as wechat_channel
-from bot.app import create_app
-from bot.escalation import build_handoff
+from service.app import create_app
+from service.escalation import build_handoff
 from tests.escalation.support import Brain
 from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat

@@ -22,10 +22,10 @@ from pydantic import SecretStr
 
 from adapters.slack import build_channel as slack_channel
 from adapters.wechat import build_channel as wechat_channel
-from bot.app import create_app
 from bot.brain import EchoBrain
 from bot.redis_conn import RedisHandle
 from bot.runtime import Runtime
+from service.app import create_app
 from tests.conftest import make_client
 from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat

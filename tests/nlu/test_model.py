@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
 from bot.errors import ConfigError
 from nlu.data import load_files
 from nlu.model import IntentModel, ModelError
 from nlu.openers import request_text
 from nlu.safety import SensitiveFilter
 from nlu.service import NLUService, Warming
+from service.cli import main
 
 
 def test_bundled_model_understands_typical_messages(bundled_model_dir: Path) -> None:

@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from adapters.console import console_message
-from bot.cli import main
 from bot.steps import turn_records
 from bot.turn import Turn
 from nlu.entities import extract
@@ -20,6 +19,7 @@ from nlu.normalize import for_classifier, normalize
 from nlu.safety import SensitiveFilter
 from nlu.service import NLUService
 from nlu.types import OUT_OF_SCOPE
+from service.cli import main
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ import httpx
 from pydantic import SecretStr
 
 from adapters.dingtalk import build_channel
-from bot.app import create_app
 from bot.models import Button
 from bot.turn import Turn
+from service.app import create_app
 from tests.fakes import dingtalk as fake
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.helpers import until

@@ -12,10 +12,10 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.slack import build_channel
-from bot.app import create_app
 from bot.models import Button
 from bot.texts import text
 from bot.turn import Turn
+from service.app import create_app
 from tests.fakes import slack as fake
 from tests.fakes.slack import FakeSlack
 from tests.helpers import settled, until

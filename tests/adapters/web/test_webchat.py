@@ -13,11 +13,11 @@ import websockets
 
 from adapters.web import build_channel
 from adapters.web.channel import WebOutbound
-from bot.app import create_app
 from bot.escalation.texts import CUSTOMER
 from bot.models import Address, Reply
 from bot.runtime import Runtime
 from bot.turn import Turn
+from service.app import create_app
 from tests.helpers import until
 
 

@@ -12,9 +12,9 @@ from pydantic import SecretStr
 
 from adapters.wechat import build_channel
 from bot import metrics
-from bot.app import create_app
 from bot.models import Button, Card
 from bot.turn import Turn
+from service.app import create_app
 from tests.fakes import wechat as fake
 from tests.fakes.wechat import FakeWeChat
 from tests.helpers import settled

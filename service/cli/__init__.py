@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import agents, chat, config_check, nlu_cmds, records_cmds, serve, test_cmd, tickets
-from bot.cli.group import BotGroup
+from service.cli import agents, chat, config_check, nlu_cmds, records_cmds, serve, test_cmd, tickets
+from service.cli.group import BotGroup
 
 
 @click.group(cls=BotGroup)

@@ -7,9 +7,9 @@ import time
 
 import click
 
-from bot.cli.common import settings_from
 from bot.escalation.tickets import STATUSES, Ticket, TicketStore
 from bot.redis_conn import connect
+from service.cli.common import settings_from
 
 
 @click.command("tickets")

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from bot.cli.common import settings_from
-from bot.cli.setup_checks import escalation_problems, model_problems, redis_problems
+from service.cli.common import settings_from
+from service.cli.setup_checks import escalation_problems, model_problems, redis_problems
 
 
 @click.command("check-config")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from bot.bootstrap import build_runtime
-from bot.cli.common import settings_from
 from bot.errors import ConfigError
 from bot.settings import RateLimitRule, Settings
 from dialog import testing
+from service.bootstrap import build_runtime
+from service.cli.common import settings_from
 
 
 @click.command("test")

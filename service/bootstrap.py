@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from adapters.registry import build_channels
-from bot.escalation import build_handoff
 from bot.runtime import Runtime
 from bot.settings import Settings
 from dialog import build_brain
+from service.escalation import build_handoff
 
 
 def wire(runtime: Runtime, *, console_write: Callable[[str], None] = print) -> Runtime:

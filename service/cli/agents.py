@@ -9,9 +9,9 @@ from typing import TypeVar
 
 import click
 
-from bot.cli.common import settings_from
 from bot.redis_conn import connect
 from bot.settings import Settings
+from service.cli.common import settings_from
 
 T = TypeVar("T")
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import click
 
-from bot.cli.common import settings_from
 from bot.pii import mask_pii
 from bot.records import Record, open_store
 from bot.records.report import build_report, parse_span
 from bot.settings import Settings
 from nlu.misses import write_misses
+from service.cli.common import settings_from
 
 
 async def _query(settings: Settings, **filters: object) -> list[Record]:

@@ -9,9 +9,9 @@ import sys
 import click
 
 from adapters.console import console_message
-from bot.bootstrap import build_runtime
-from bot.cli.common import settings_from
 from bot.settings import Settings
+from service.bootstrap import build_runtime
+from service.cli.common import settings_from
 
 
 @click.command("chat")

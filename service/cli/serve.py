@@ -19,11 +19,11 @@ from types import FrameType
 import click
 import uvicorn
 
-from bot.app import create_app
-from bot.bootstrap import build_runtime
-from bot.cli.common import settings_from
 from bot.redis_conn import stop_embedded
 from bot.runtime import STOP_GRACE_S, Runtime
+from service.app import create_app
+from service.bootstrap import build_runtime
+from service.cli.common import settings_from
 
 log = logging.getLogger(__name__)
 # Past the drain budget and the runtime's own grace, the process exits regardless.

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.common import settings_from
 from bot.errors import BotError
+from service.cli.common import settings_from
 
 if TYPE_CHECKING:  # torch loads only for the commands that need it
     from nlu.tuned import TuneConfig
