@@ -1,4 +1,8 @@
-"""The local console channel behind ``bot chat``: stdin in, stdout out."""
+"""The local console channel behind ``bot chat``: stdin in, stdout out.
+
+Not a plug-in of the registry: the composition root always adds it, with the
+writer its command wants (``bot chat`` prints, ``bot test`` stays quiet).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from collections.abc import Callable, Sequence
 
 from starlette.routing import BaseRoute
 
+from bot.channels import Limits
 from bot.models import Address, InboundMessage, Reply
 from bot.outbound import Capabilities
-from bot.runtime import Runtime
 
 
 def render_text(reply: Reply) -> str:
@@ -42,6 +46,7 @@ class ConsoleChannel:
     """The console as a channel: no routes, no connections."""
 
     name = "console"
+    limits = Limits()
 
     def __init__(self, write: Callable[[str], None] = print) -> None:
         self.outbound = ConsoleOutbound(write)
@@ -50,7 +55,7 @@ class ConsoleChannel:
         """The console serves no HTTP."""
         return []
 
-    async def start(self, runtime: Runtime) -> None:
+    async def start(self) -> None:
         """Nothing to open."""
 
     async def stop(self) -> None:

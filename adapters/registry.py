@@ -1,35 +1,27 @@
-"""Which channels a process runs: the local ones always, a platform when its credentials are set.
+"""The platform plug-ins, one line each; the composition root reads them from here.
 
-Platform adapters are imported only when enabled, so a bot without Slack
-credentials never loads slack-bolt.
+A platform package declares one :class:`~bot.channels.Platform` (settings model,
+``enabled``, channel builder, staff side). Adding a platform is its package, a
+line in :data:`PLATFORMS`, its dependency in ``pyproject.toml`` and its docs.
+The packages import their SDKs only when a channel is built, so a bot without
+Slack credentials never loads slack-bolt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
 
-from adapters.console import ConsoleChannel
-from bot.channels import Channel
-from bot.settings import Settings
+from adapters import dingtalk, slack, web, wechat
+from adapters.agent_console import STAFF as AGENT_CONSOLE
+from bot.channels import Platform, StaffSide
 
+PLATFORMS: tuple[Platform[Any], ...] = (
+    web.PLATFORM,
+    wechat.PLATFORM,
+    slack.PLATFORM,
+    dingtalk.PLATFORM,
+)
 
-def build_channels(
-    settings: Settings, *, console_write: Callable[[str], None] = print
-) -> list[Channel]:
-    """Every channel to run, local ones first."""
-    from adapters.web import build_channel as web
-
-    channels: list[Channel] = [ConsoleChannel(console_write), web(settings)]
-    if settings.wechat_enabled:
-        from adapters.wechat import build_channel as wechat
-
-        channels.append(wechat(settings))
-    if settings.slack_enabled:
-        from adapters.slack import build_channel as slack
-
-        channels.append(slack(settings))
-    if settings.dingtalk_enabled:
-        from adapters.dingtalk import build_channel as dingtalk
-
-        channels.append(dingtalk(settings))
-    return channels
+# Staff channels that are no platform (named alone in ESCALATION_CHANNEL).
+STAFF_DESKS: Mapping[str, StaffSide] = {"console": AGENT_CONSOLE}

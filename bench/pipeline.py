@@ -25,6 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.brain import EchoBrain
+from bot.channels import Limits
 from bot.models import Address, InboundMessage, Reply
 from bot.outbound import Capabilities
 from bot.redis_conn import RedisHandle, start_embedded
@@ -65,15 +66,16 @@ async def _worker(
     class Channel:
         name = "bench"
         outbound = sink
+        limits = Limits()
 
         def routes(self) -> list:  # type: ignore[type-arg]
             return []
 
-        async def start(self, runtime: Runtime) -> None: ...
+        async def start(self) -> None: ...
 
         async def stop(self) -> None: ...
 
-    runtime.add_channels([Channel()])  # type: ignore[list-item]
+    runtime.add_channels([Channel()])
     runtime.use(brain=EchoBrain())
     await runtime.start()
     latencies: list[float] = []

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from bot import metrics
 from bot.brain import Brain, EchoBrain, Handoff, NoHandoff
 from bot.channels import Channel
+from bot.host import Host
 from bot.keys import Keys
 from bot.outbound import OutboundRegistry
 from bot.pipeline import Pipeline
@@ -134,6 +135,10 @@ class Runtime:
         if handoff is not None:
             self.route.handoff = handoff
 
+    def host(self, platform: str) -> Host:
+        """The narrow interface a ``platform`` plug-in is built with."""
+        return Host(self, platform)
+
     def add_service(self, name: str, *, start: Hook, stop: Hook) -> None:
         """Run ``start`` when the runtime starts and ``stop`` when it stops.
 
@@ -161,10 +166,12 @@ class Runtime:
         return results
 
     def add_channels(self, channels: Sequence[Channel]) -> None:
-        """Register adapters: their senders become reachable by platform name."""
+        """Register adapters: their senders become reachable by platform name, paced."""
         for channel in channels:
             self.channels.append(channel)
             self.outbound.register(channel.outbound)
+            if channel.limits.send_pace is not None:
+                self.throttle.set_rule(channel.name, channel.limits.send_pace)
 
     async def start(self) -> None:
         """Begin heartbeating, then open the channels' connections."""
@@ -177,7 +184,7 @@ class Runtime:
         for _, start, _ in self._services:
             await start()
         for channel in self.channels:
-            await channel.start(self)
+            await channel.start()
         log.info(
             "runtime started",
             extra={

@@ -1,19 +1,24 @@
 """Typed settings: environment variables over ``<config dir>/bot.yml`` over defaults.
 
-A platform is enabled exactly when its credentials are set. Every platform
-base URL is a setting whose default is the real endpoint, so tests and local
-try-outs point them at fakes.
+:class:`Settings` are the process's own. Each platform plug-in has its own model,
+a :class:`PlatformSettings` with its env prefix (``WECHAT_TOKEN`` is the field
+``token`` of the WeChat model; in ``bot.yml`` it is ``wechat_token``). A platform
+is enabled exactly when its credentials are set. Every platform base URL is a
+setting whose default is the real endpoint, so tests and local try-outs point
+them at fakes.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr
+import yaml
+from pydantic import BaseModel, Field
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -70,36 +75,17 @@ class Settings(BaseSettings):
     nlu_confidence_threshold: float = 0.5
     nlu_cache_size: int = Field(default=4096, ge=0)  # parses of repeated texts kept per process
 
-    # WeChat Official Account
-    wechat_token: SecretStr | None = None
-    wechat_app_id: str | None = None
-    wechat_app_secret: SecretStr | None = None
-    wechat_aes_key: SecretStr | None = None
-    wechat_api_base_url: str = "https://api.weixin.qq.com"
-    wechat_reply_budget_s: float = 4.5
-
-    # Slack
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
-    slack_api_base_url: str = "https://slack.com/api/"
-
-    # DingTalk
-    dingtalk_client_id: str | None = None
-    dingtalk_client_secret: SecretStr | None = None
-    dingtalk_mode: str = "stream"
-    dingtalk_api_base_url: str = "https://api.dingtalk.com"
-
     # human escalation
-    # staff channels, comma-separated: console (the web console at /agent), slack:C0123,
-    # dingtalk:cidXXXX; empty: none (customers are told no agent can be reached here)
+    # staff channels, comma-separated: console (the web console at /agent), or a platform's
+    # as <platform>:<id> (slack:C0123, dingtalk:cidXXXX); empty: none (customers are told
+    # no agent can be reached here). Parsed by service/escalation.py against the registry.
     escalation_channel: str | None = "console"
     escalation_contact: str = ""  # how to reach a person when no staff channel is usable
     agent_session_ttl_s: int = 8 * 3600  # an agent console sign-in lasts this long idle
     escalation_unclaimed_min: float = 5  # re-ping the staff channel, update the customer
     escalation_agent_idle_min: float = 10  # remind the agent who claimed and has not replied
     escalation_customer_idle_min: float = 30  # resolve automatically
-    escalation_window_warn_min: float = 60  # warn before the WeChat 48-hour window closes
+    escalation_window_warn_min: float = 60  # warn before a reply window closes (WeChat: 48 h)
     business_hours: str = "09:00-21:00"  # when agents answer; outside, tickets wait
     business_timezone: str = "Asia/Shanghai"
     escalation_wait_min: int = 5  # the wait the customer is told
@@ -128,32 +114,6 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _yaml_source(settings_cls)
 
     # -- derived views -------------------------------------------------------
-
-    @property
-    def wechat_enabled(self) -> bool:
-        """WeChat needs a token, an app id and a secret."""
-        return bool(self.wechat_token and self.wechat_app_id and self.wechat_app_secret)
-
-    @property
-    def slack_enabled(self) -> bool:
-        """Slack needs a bot token and a signing secret."""
-        return bool(self.slack_bot_token and self.slack_signing_secret)
-
-    @property
-    def dingtalk_enabled(self) -> bool:
-        """DingTalk needs a client id and secret."""
-        return bool(self.dingtalk_client_id and self.dingtalk_client_secret)
-
-    def enabled_platforms(self) -> list[str]:
-        """Local channels are always on; a platform is on when its credentials are set."""
-        platforms = ["console", "web"]
-        if self.wechat_enabled:
-            platforms.append("wechat")
-        if self.slack_enabled:
-            platforms.append("slack")
-        if self.dingtalk_enabled:
-            platforms.append("dingtalk")
-        return platforms
 
     def rate_limit_for(self, platform: str) -> RateLimitRule:
         """The per-platform override, or the default rule."""
@@ -186,3 +146,53 @@ def load_settings(
         return Settings(**overrides)
     finally:
         _CONFIG_DIR.reset(token)
+
+
+class PlatformSettings(BaseSettings):
+    """Base of a platform plug-in's settings: ``<PREFIX>_<FIELD>`` in the environment,
+    ``<prefix>_<field>`` in ``bot.yml``, the field's default otherwise.
+
+    A subclass sets ``model_config = SettingsConfigDict(env_prefix="WECHAT_", ...)``.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments, then the environment, then the YAML file's prefixed keys."""
+        return init_settings, env_settings, _prefixed_yaml(settings_cls)
+
+
+P = TypeVar("P", bound=PlatformSettings)
+
+
+def load_platform_settings(model: type[P], config_dir: Path) -> P:
+    """``model`` from the environment and ``<config_dir>/bot.yml`` (the same file as Settings)."""
+    token = _CONFIG_DIR.set(config_dir)
+    try:
+        return model()
+    finally:
+        _CONFIG_DIR.reset(token)
+
+
+def _prefixed_yaml(settings_cls: type[BaseSettings]) -> PydanticBaseSettingsSource:
+    """The keys of ``bot.yml`` that start with the model's env prefix, without it."""
+    prefix = str(settings_cls.model_config.get("env_prefix", "")).lower()
+    path = (_CONFIG_DIR.get() or resolve_config_dir()) / "bot.yml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        data = {}
+    found = {
+        str(key)[len(prefix) :]: value
+        for key, value in (data.items() if isinstance(data, dict) else [])
+        if prefix and str(key).lower().startswith(prefix)
+    }
+    return InitSettingsSource(settings_cls, init_kwargs=found)

@@ -5,7 +5,7 @@ Format (fixed, so anyone can test their own bot)::
     conversations:
       - name: order status, number given later
         user: alice            # optional; default: a fresh random user
-        platform: console      # optional; console | wechat | slack | dingtalk | web
+        platform: console      # optional; any platform of the registry (wechat, slack...)
         steps:
           - user: 我的订单到哪了
             expect:
@@ -37,7 +37,6 @@ from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.runtime import Runtime
 from bot.turn import Turn
 
-PLATFORMS = ("console", "wechat", "slack", "dingtalk", "web")
 EXPECT_KEYS = {
     "intent",
     "confidence_min",
@@ -94,15 +93,15 @@ class ScriptPlatform:
         self.sent.extend(replies)
 
 
-def prepare(runtime: Runtime) -> None:
-    """Make every scripted platform reachable in ``runtime``."""
-    for platform in PLATFORMS:
+def prepare(runtime: Runtime, platforms: Sequence[str]) -> None:
+    """Make each of ``platforms`` (the registry's names) reachable in ``runtime``."""
+    for platform in platforms:
         if platform not in runtime.outbound.platforms():
             runtime.outbound.register(ScriptPlatform(platform))
 
 
-def load_scripts(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """Every conversation in the given files or directories, validated."""
+def load_scripts(paths: Sequence[Path], platforms: Sequence[str]) -> list[dict[str, Any]]:
+    """Every conversation in the given files or directories, validated against ``platforms``."""
     conversations: list[dict[str, Any]] = []
     for path in paths:
         files = (
@@ -114,16 +113,16 @@ def load_scripts(paths: Sequence[Path]) -> list[dict[str, Any]]:
             except (OSError, yaml.YAMLError) as exc:
                 raise ConfigError(f"{file}: {exc}") from None
             for conv in doc.get("conversations", []):
-                _check(conv, file)
+                _check(conv, file, platforms)
                 conversations.append({**conv, "_file": str(file)})
     return conversations
 
 
-def _check(conv: Any, file: Path) -> None:
+def _check(conv: Any, file: Path, platforms: Sequence[str]) -> None:
     if not isinstance(conv, dict) or "name" not in conv or not isinstance(conv.get("steps"), list):
         raise ConfigError(f"{file}: each conversation needs a name and a list of steps")
-    if conv.get("platform", "console") not in PLATFORMS:
-        raise ConfigError(f"{file}: {conv['name']}: platform must be one of {', '.join(PLATFORMS)}")
+    if conv.get("platform", "console") not in platforms:
+        raise ConfigError(f"{file}: {conv['name']}: platform must be one of {', '.join(platforms)}")
     for step in conv["steps"]:
         unknown = set((step or {}).get("expect", {}) or {}) - EXPECT_KEYS
         if "user" not in (step or {}) or unknown:

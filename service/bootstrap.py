@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from adapters.registry import build_channels
+from adapters.console import ConsoleChannel
 from bot.runtime import Runtime
 from bot.settings import Settings
 from dialog import build_brain
 from service.escalation import build_handoff
+from service.plugins import add_enabled_platforms
 
 
 def wire(runtime: Runtime, *, console_write: Callable[[str], None] = print) -> Runtime:
-    """Add the channels, the brain and the handoff to a runtime."""
-    runtime.add_channels(build_channels(runtime.settings, console_write=console_write))
+    """Add the channels (the local console, each enabled plug-in), the brain, the handoff."""
+    runtime.add_channels([ConsoleChannel(console_write)])
+    add_enabled_platforms(runtime)
     runtime.use(brain=build_brain(runtime), handoff=build_handoff(runtime))
     return runtime
 

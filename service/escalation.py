@@ -1,22 +1,30 @@
-"""Which staff channels a process runs: ``ESCALATION_CHANNEL`` against the enabled channels."""
+"""Which staff channels a process runs: ``ESCALATION_CHANNEL``, parsed here and only here."""
 
 from __future__ import annotations
 
 import logging
 
+from adapters.registry import STAFF_DESKS
 from bot.brain import Handoff, NoHandoff
+from bot.channels import Channel
 from bot.escalation import StaffTarget, open_desk, parse_escalation_channels
 from bot.escalation.staff import AttachableStaff
 from bot.runtime import Runtime
+from service.plugins import staff_kinds, staff_sides
 
 log = logging.getLogger(__name__)
+
+
+def staff_targets(setting: str | None) -> list[StaffTarget]:
+    """``ESCALATION_CHANNEL`` against the registry's staff kinds (``ValueError`` if wrong)."""
+    return parse_escalation_channels(setting, staff_kinds())
 
 
 def build_handoff(runtime: Runtime) -> Handoff:
     """The handoff for ``runtime``: tickets in the ``ESCALATION_CHANNEL`` staff channels."""
     setting, contact = runtime.settings.escalation_channel, runtime.settings.escalation_contact
     try:
-        targets = parse_escalation_channels(setting)
+        targets = staff_targets(setting)
     except ValueError as exc:
         log.error("ESCALATION_CHANNEL is not usable: %s", exc)
         return NoHandoff(f"ESCALATION_CHANNEL {setting!r} is not usable: {exc}", contact)
@@ -30,8 +38,8 @@ def build_handoff(runtime: Runtime) -> Handoff:
 
 
 def _usable(runtime: Runtime, target: StaffTarget) -> bool:
-    """A platform staff channel needs that platform enabled (the console always works)."""
-    if target.kind == "console" or any(c.name == target.kind for c in runtime.channels):
+    """A platform's staff side needs that platform enabled (a staff desk always works)."""
+    if target.kind in STAFF_DESKS or _channel(runtime, target.kind) is not None:
         return True
     log.error(
         "ESCALATION_CHANNEL %s is not usable: %s is not enabled (set its credentials)",
@@ -42,16 +50,10 @@ def _usable(runtime: Runtime, target: StaffTarget) -> bool:
 
 
 def _staff(runtime: Runtime, target: StaffTarget) -> AttachableStaff:
-    """The staff-channel implementation of ``target`` (imported lazily: each has its SDK)."""
-    if target.kind == "console":
-        from adapters.agent_console import build_console
+    """The staff-channel implementation of ``target``, from its plug-in."""
+    side = staff_sides()[target.kind]
+    return side.build(target.target, runtime.host(target.kind), _channel(runtime, target.kind))
 
-        return build_console(runtime)
-    channel = next(c for c in runtime.channels if c.name == target.kind)
-    if target.kind == "dingtalk":
-        from adapters.dingtalk.staff import DingTalkStaff
 
-        return DingTalkStaff(channel, target.target)  # type: ignore[arg-type]
-    from adapters.slack.staff import SlackStaff
-
-    return SlackStaff(channel, target.target)  # type: ignore[arg-type]
+def _channel(runtime: Runtime, name: str) -> Channel | None:
+    return next((c for c in runtime.channels if c.name == name), None)

@@ -7,6 +7,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from bot.channels import Limits
 from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.outbound import Capabilities
 from bot.runtime import Runtime
@@ -32,7 +33,9 @@ class RecordingOutbound:
 
 
 class RecordingChannel:
-    """A channel with no routes whose sender records deliveries."""
+    """A channel with no routes and no limits whose sender records deliveries."""
+
+    limits = Limits()
 
     def __init__(self, platform: str = "test") -> None:
         self.name = platform
@@ -41,7 +44,7 @@ class RecordingChannel:
     def routes(self) -> list:
         return []
 
-    async def start(self, runtime: object) -> None:
+    async def start(self) -> None:
         pass
 
     async def stop(self) -> None:

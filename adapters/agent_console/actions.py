@@ -22,7 +22,6 @@ from bot.errors import BadRequest
 from bot.escalation.desk import CLOSE_WORDS, Desk, is_note
 from bot.escalation.tickets import Ticket
 from bot.http.errors import read_body
-from bot.models import Address
 
 QUEUE_MAX = 200
 
@@ -65,7 +64,7 @@ class TicketActions:
         if ticket is None:
             return error("unknown", 404)
         thread = await self.feed.thread(ticket.id)
-        limits = await self.desk.runtime.outbound.allowance(Address.from_dict(ticket.address))
+        limits = await self.desk.allowance(ticket)
         return JSONResponse(detail(ticket, thread, limits))
 
     async def claim(self, request: Request, session: Session) -> Response:

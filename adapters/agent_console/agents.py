@@ -22,6 +22,8 @@ import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.keys import Keys
+
 SCHEMA_VERSION = 1
 NAME = re.compile(r"^[\w.\-]{1,32}$")  # \w includes CJK: 小王 is a fine agent name
 MIN_PASSWORD = 8
@@ -48,10 +50,10 @@ class Session:
 class AgentStore:
     """Agents (name -> password hash), sessions, and failed-login counters."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str, *, session_ttl_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, session_ttl_s: int) -> None:
         self._redis = redis
-        self._prefix = prefix
-        self._agents = f"{prefix}:agents"
+        self._keys = keys
+        self._agents = keys.agents()
         self.session_ttl_s = session_ttl_s
 
     async def add(self, name: str, password: str) -> None:
@@ -89,7 +91,7 @@ class AgentStore:
     # -- sessions --------------------------------------------------------------
 
     def _session_key(self, token: str) -> str:
-        return f"{self._prefix}:agent-session:{hashlib.sha256(token.encode()).hexdigest()}"
+        return self._keys.agent_session(hashlib.sha256(token.encode()).hexdigest())
 
     async def open_session(self, agent: str) -> Session:
         """A new session for ``agent``."""
@@ -122,8 +124,8 @@ class AgentStore:
 
     def _fail_keys(self, name: str, ip: str) -> tuple[str, str]:
         return (
-            f"{self._prefix}:agent-login-fail:name:{name[:64]}",
-            f"{self._prefix}:agent-login-fail:ip:{ip}",
+            self._keys.agent_login_failures("name", name[:64]),
+            self._keys.agent_login_failures("ip", ip),
         )
 
     async def locked(self, name: str, ip: str) -> bool:

@@ -19,6 +19,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from bot.escalation.tickets import CLOSED_TTL_S
+from bot.keys import Keys
 
 THREAD_MAX = 500
 Entry = dict[str, Any]
@@ -27,14 +28,14 @@ Entry = dict[str, Any]
 class ConsoleFeed:
     """Append to and read ticket threads; publish and follow console events."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
-        self._prefix = prefix
-        self.channel = f"{prefix}:agent-console"
+        self._keys = keys
+        self.channel = keys.console_events()
 
     def thread_key(self, ticket_id: str) -> str:
         """Same hash tag as the ticket, so both live on one Redis Cluster slot."""
-        return f"{self._prefix}:console-thread:{{{ticket_id}}}"
+        return self._keys.console_thread(ticket_id)
 
     async def append(self, ticket_id: str, entry: Entry) -> Entry:
         """Add ``entry`` (stamped with the time) to the thread and tell every replica."""

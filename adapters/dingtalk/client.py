@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from adapters.dingtalk.render import openapi_message, webhook_message
 from bot.errors import DeliveryError
 from bot.http.retry import RetryTransport
+from bot.keys import Keys
 from bot.models import Address, Reply
 from bot.outbound import Capabilities
 from bot.stores.tokens import SharedToken
@@ -34,7 +35,15 @@ class DingTalkOutbound:
     platform = "dingtalk"
     capabilities = Capabilities(buttons=True, cards=True, proactive_send=True)
 
-    def __init__(self, *, base_url: str, client_id: str, client_secret: str) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        redis: aioredis.Redis,
+        keys: Keys,
+    ) -> None:
         self._client_id = client_id
         self._secret = client_secret
         self._http = httpx.AsyncClient(
@@ -42,13 +51,10 @@ class DingTalkOutbound:
             timeout=5.0,
             transport=RetryTransport(platform="dingtalk"),
         )
-        self.token: SharedToken | None = None
-
-    def use_redis(self, redis: aioredis.Redis, prefix: str) -> None:
-        """Share the OpenAPI token through ``redis``."""
+        # the OpenAPI token, shared by every replica through Redis
         self.token = SharedToken(
             redis,
-            key=f"{prefix}:dingtalk:token:{self._client_id}",
+            key=keys.token("dingtalk", client_id),
             fetch=self._fetch_token,
             platform="dingtalk",
         )
@@ -127,8 +133,6 @@ class DingTalkOutbound:
         await self._openapi("/v1.0/robot/oToMessages/batchSend", body)
 
     async def _openapi(self, path: str, body: dict[str, Any]) -> None:
-        if self.token is None:
-            raise DeliveryError("DingTalk channel not started", platform="dingtalk", retryable=True)
         token = await self.token.get()
         try:
             await self._post(path, body, headers={"x-acs-dingtalk-access-token": token})

@@ -52,6 +52,7 @@ class DingTalkStaff:
         self.ding = channel
         self.group_id = group_id
         self.desk: Desk | None = None
+        channel.staff_group = group_id  # its messages go to the desk, not the pipeline
 
     async def post_ticket(self, ticket: Ticket) -> str:
         # Group posts go through the robot OpenAPI (groupMessages/send): proactive, no webhook.
@@ -79,8 +80,9 @@ class DingTalkStaff:
         message: InboundMessage = event["message"]
         assert self.desk is not None
         # A redelivered command (same msgId) must not claim or reply twice.
-        key = f"{self.desk.runtime.settings.redis_prefix}:dingtalk:staffmsg:{message.message_id}"
-        if not await self.desk.runtime.redis.set(key, "1", nx=True, ex=86400):
+        host = self.ding.host
+        key = host.keys.staff_seen("dingtalk", message.message_id)
+        if not await host.redis.set(key, "1", nx=True, ex=86400):
             return
         await self.command(
             message.text, agent=message.address.user_id, agent_name=message.user_name

@@ -38,18 +38,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from adapters.slack import SlackSettings
 from adapters.slack.render import REPLY_BUTTON, blocks
+from bot.channels import Limits
 from bot.errors import BadRequest, DeliveryError
-from bot.escalation import staff_target
+from bot.host import Host
 from bot.http.errors import read_body
 from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.outbound import Capabilities
-from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.settings import RateLimitRule
 from bot.texts import text
 from bot.turn import Turn
 
 log = logging.getLogger(__name__)
+# chat.postMessage allows about one message a second per channel
+LIMITS = Limits(send_pace=RateLimitRule(per_minute=60, burst=3))
 _MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
 StaffHandler = Callable[[dict[str, Any]], Awaitable[None]]
 # The turns a webhook request started. Bolt calls the listeners inside the request's
@@ -65,16 +68,15 @@ class SlackOutbound:
     platform = "slack"
     capabilities = Capabilities(threads=True, buttons=True, cards=True, proactive_send=True)
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, host: Host) -> None:
         self.client = client
-        self.runtime: Runtime | None = None
+        self.host = host
 
     async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
         """Post each reply in the conversation (in its thread when it has one)."""
         channel = address.extra.get("channel") or address.conversation_id
         for reply in replies:
-            if self.runtime is not None:
-                await self.runtime.throttle.wait("slack", channel)
+            await self.host.pace(channel)
             try:
                 await self.client.chat_postMessage(
                     channel=channel,
@@ -95,30 +97,33 @@ class SlackChannel:
     """HTTP Events API (and Socket Mode when ``SLACK_APP_TOKEN`` is set)."""
 
     name = "slack"
+    limits = LIMITS
 
-    def __init__(self, settings: Settings) -> None:
-        assert settings.slack_bot_token and settings.slack_signing_secret
+    def __init__(self, settings: SlackSettings, host: Host) -> None:
+        if not (settings.bot_token and settings.signing_secret):
+            raise ValueError("Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
         self.settings = settings
+        self.host = host
         self.client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(),
-            base_url=settings.slack_api_base_url,
+            token=settings.bot_token.get_secret_value(),
+            base_url=settings.api_base_url,
             retry_handlers=[
                 AsyncRateLimitErrorRetryHandler(max_retry_count=3),
                 AsyncServerErrorRetryHandler(max_retry_count=3),
             ],
         )
         self.app = AsyncApp(
-            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            signing_secret=settings.signing_secret.get_secret_value(),
             client=self.client,
             process_before_response=True,  # listeners only start turns; see ``handle``
             raise_error_for_unhandled_request=True,  # answered by ``_on_error``, not with 404
         )
         self.handler = AsyncSlackRequestHandler(self.app)
-        self.verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
-        self.outbound = SlackOutbound(self.client)
-        self.staff_channel = _staff_channel(settings.escalation_channel)
+        self.verifier = SignatureVerifier(settings.signing_secret.get_secret_value())
+        self.outbound = SlackOutbound(self.client, host)
+        # set by the staff side (SlackStaff) when ESCALATION_CHANNEL names slack:<channel id>
+        self.staff_channel: str | None = None
         self.staff_handler: StaffHandler | None = None
-        self.runtime: Runtime | None = None
         self._socket_mode: Any = None
         self.app.event("message")(self._on_message)
         self.app.event("app_mention")(self._on_mention)
@@ -129,15 +134,13 @@ class SlackChannel:
         """Events and interactivity share one path."""
         return [Route("/webhooks/slack/events", self.handle, methods=["POST"])]
 
-    async def start(self, runtime: Runtime) -> None:
-        """Remember the runtime; open Socket Mode when an app token is set."""
-        self.runtime = runtime
-        self.outbound.runtime = runtime
-        if self.settings.slack_app_token:
+    async def start(self) -> None:
+        """Open Socket Mode when an app token is set."""
+        if self.settings.app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             self._socket_mode = AsyncSocketModeHandler(
-                self.app, self.settings.slack_app_token.get_secret_value()
+                self.app, self.settings.app_token.get_secret_value()
             )
             await self._socket_mode.connect_async()
 
@@ -148,7 +151,7 @@ class SlackChannel:
 
     async def handle(self, request: Request) -> Response:
         """Bound the body, verify the signature, refuse malformed bodies, then let bolt dispatch."""
-        body = await read_body(request, max_bytes=self.settings.max_body_bytes)
+        body = await read_body(request, max_bytes=self.host.settings.max_body_bytes)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -156,7 +159,7 @@ class SlackChannel:
         if not self.verifier.is_valid_request(text, dict(request.headers)):
             return Response("invalid signature", status_code=401)  # forged, or outside 5 minutes
         _check_parsable(body, request.headers.get("content-type", ""))
-        if self.runtime is not None and not self.runtime.admit("slack"):
+        if not self.host.admit():
             return Response("busy, retry later", status_code=503)  # Slack retries
         request._body = body  # bolt reads request.body(); starlette serves it from this cache
         turns: list[asyncio.Task[Turn]] = []
@@ -170,9 +173,7 @@ class SlackChannel:
             _REQUEST_TURNS.reset(scope)
         # Ack only when the turn has ended (or the budget is spent): if this replica dies
         # first, Slack gets no 200 and redelivers the event to another replica.
-        retry = self.runtime is not None and await self.runtime.settle(
-            turns, self.settings.ack_budget_s
-        )
+        retry = await self.host.settle(turns, self.host.settings.ack_budget_s)
         if response.status_code >= 500 or retry:
             # bolt answers 500 when e.g. auth.test is unreachable: ask Slack to retry later
             return Response("try again later", status_code=503)
@@ -225,12 +226,11 @@ class SlackChannel:
         It is in the thread's language when the thread has one; otherwise in English,
         Slack's default (a bare mention has no words to tell the language by).
         """
-        assert self.runtime is not None
-        deduper, conversation = self.runtime.deduper, address.key
+        deduper, conversation = self.host.deduper, address.key
         if not (await deduper.claim(conversation, message_id)).ours:
             return  # Slack's retry of a mention already answered
         try:
-            ctx = await self.runtime.contexts.load(conversation)
+            ctx = await self.host.contexts.load(conversation)
             lang = ctx.lang if ctx.history else "en"
             await self.outbound.deliver(address, [Reply(text("mention_help", lang))])
         except BaseException:
@@ -288,10 +288,7 @@ class SlackChannel:
 
     def _start(self, message: InboundMessage) -> None:
         """Run the turn in the background; an HTTP request waits for it before acking."""
-        assert self.runtime is not None
-        task = self.runtime.spawn(
-            self.runtime.pipeline.handle(message, self.outbound), name="slack-turn"
-        )
+        task = self.host.submit(message, self.outbound)
         turns = _REQUEST_TURNS.get(None)
         if turns is not None:  # Socket Mode: bolt acks the envelope itself
             turns.append(task)
@@ -323,7 +320,3 @@ def _check_parsable(body: bytes, content_type: str) -> None:
         raise BadRequest("malformed Slack request body") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
         raise BadRequest("Slack request body without a type")
-
-
-def _staff_channel(setting: str | None) -> str | None:
-    return staff_target(setting, "slack")

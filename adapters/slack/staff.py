@@ -75,6 +75,7 @@ class SlackStaff:
         self.slack = channel
         self.channel_id = channel_id
         self.desk: Desk | None = None
+        channel.staff_channel = channel_id  # its messages go to the desk, not the pipeline
 
     async def post_ticket(self, ticket: Ticket) -> str:
         response = await self.slack.client.chat_postMessage(

@@ -1,11 +1,24 @@
-"""The web chat channel: the local default, with a page at ``/``."""
+"""The web chat plug-in: the local default, with a page at ``/``; always enabled."""
 
 from __future__ import annotations
 
-from adapters.web.channel import WebChannel
-from bot.settings import Settings
+from pydantic_settings import SettingsConfigDict
+
+from bot.channels import Channel, Platform
+from bot.host import Host
+from bot.settings import PlatformSettings
 
 
-def build_channel(settings: Settings) -> WebChannel:
-    """The web chat for ``settings``."""
-    return WebChannel(settings)
+class WebSettings(PlatformSettings):
+    """The web chat has no settings of its own (the process's limits apply)."""
+
+    model_config = SettingsConfigDict(env_prefix="WEB_", extra="ignore")
+
+
+def _build(settings: WebSettings, host: Host) -> Channel:
+    from adapters.web.channel import WebChannel
+
+    return WebChannel(host)
+
+
+PLATFORM = Platform(name="web", settings=WebSettings, enabled=lambda _: True, build=_build)

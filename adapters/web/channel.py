@@ -24,11 +24,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bot.channels import Limits
 from bot.escalation.texts import CUSTOMER
+from bot.host import Host
 from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.outbound import Capabilities
-from bot.runtime import Runtime
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 PENDING_MAX, PENDING_TTL_S = 100, 7 * 86400
@@ -66,48 +66,38 @@ class WebOutbound:
     platform = "web"
     capabilities = Capabilities(buttons=True, cards=True, proactive_send=True)
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.runtime: Runtime | None = None
-
-    def channel(self, key: str) -> str:
-        """Pub/sub channel of a conversation."""
-        return f"{self.prefix}:web:{{{key}}}"
-
-    def pending(self, key: str) -> str:
-        """Undelivered frames of a conversation."""
-        return f"{self.prefix}:webq:{{{key}}}"
+    def __init__(self, host: Host) -> None:
+        self.host = host
 
     async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
         """Publish each reply as a frame ``{"type": "reply", ...}``."""
-        assert self.runtime is not None, "web channel not started"
-        redis = self.runtime.redis
+        redis, keys = self.host.redis, self.host.keys
+        pending = keys.web_pending(address.key)
         for reply in replies:
             frame = frame_of(reply)
-            if not await redis.publish(self.channel(address.key), frame):
-                await redis.rpush(self.pending(address.key), frame)
-                await redis.ltrim(self.pending(address.key), -PENDING_MAX, -1)
-                await redis.expire(self.pending(address.key), PENDING_TTL_S)
+            if not await redis.publish(keys.web_channel(address.key), frame):
+                await redis.rpush(pending, frame)
+                await redis.ltrim(pending, -PENDING_MAX, -1)
+                await redis.expire(pending, PENDING_TTL_S)
 
 
 class WebChannel:
     """The local web chat; always on."""
 
     name = "web"
+    limits = Limits()
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.outbound = WebOutbound(settings.redis_prefix)
-        self.runtime: Runtime | None = None
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.settings = host.settings
+        self.outbound = WebOutbound(host)
 
     def routes(self) -> list[BaseRoute]:
         """The page and the socket."""
         return [Route("/", self.page), WebSocketRoute("/webchat", self.socket)]
 
-    async def start(self, runtime: Runtime) -> None:
-        """Remember the runtime (its Redis carries the frames)."""
-        self.runtime = runtime
-        self.outbound.runtime = runtime
+    async def start(self) -> None:
+        """Nothing to open: the host's Redis carries the frames."""
 
     async def stop(self) -> None:
         """Sockets close with the server."""
@@ -128,10 +118,9 @@ class WebChannel:
             await websocket.close(code=1008)
             return
         await websocket.accept()
-        assert self.runtime is not None
         address = _address(cid)
-        pubsub = self.runtime.redis.pubsub()
-        await pubsub.subscribe(self.outbound.channel(address.key))
+        pubsub = self.host.redis.pubsub()
+        await pubsub.subscribe(self.host.keys.web_channel(address.key))
         forward = asyncio.create_task(self._forward(websocket, pubsub, address))
         try:
             await self._receive(websocket, address)
@@ -144,8 +133,7 @@ class WebChannel:
             await pubsub.aclose()
 
     async def _forward(self, websocket: WebSocket, pubsub: Any, address: Address) -> None:
-        assert self.runtime is not None
-        redis, key = self.runtime.redis, self.outbound.pending(address.key)
+        redis, key = self.host.redis, self.host.keys.web_pending(address.key)
         while frame := cast(bytes | None, await redis.lpop(key)):  # kept while no page was open
             await websocket.send_text(frame.decode())
         async for item in pubsub.listen():
@@ -153,16 +141,13 @@ class WebChannel:
                 await websocket.send_text(item["data"].decode())
 
     async def _receive(self, websocket: WebSocket, address: Address) -> None:
-        assert self.runtime is not None
         while True:
             raw = await websocket.receive_text()
             message = self._parse(raw, address)
             if message is None:
                 await websocket.send_text(json.dumps({"type": "error", "error": "bad frame"}))
                 continue
-            self.runtime.spawn(
-                self.runtime.pipeline.handle(message, self.outbound), name="web-turn"
-            )
+            self.host.submit(message, self.outbound)
 
     def _parse(self, raw: str, address: Address) -> InboundMessage | None:
         """A page frame ``{"type": "message"|"action", "id", "text", "payload"}`` as a message."""

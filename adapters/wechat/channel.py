@@ -20,17 +20,16 @@ from starlette.routing import BaseRoute, Route
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import create_reply
 
-from adapters.wechat import inbound
+from adapters.wechat import WeChatSettings, inbound
 from adapters.wechat.client import WeChatAPI
 from adapters.wechat.menu import MenuMemory
 from adapters.wechat.render import to_text
-from adapters.wechat.window import SendWindow, Window
+from adapters.wechat.window import LIMITS, SendWindow, Window
 from bot.errors import DeliveryError
+from bot.host import Host
 from bot.http.errors import read_body
 from bot.models import Address, Reply
 from bot.outbound import Capabilities, SendAllowance
-from bot.runtime import Runtime
-from bot.settings import Settings
 from bot.turn import Outcome, Turn
 
 log = logging.getLogger(__name__)
@@ -42,29 +41,23 @@ class WeChatOutbound:
     platform = "wechat"
     capabilities = Capabilities(passive_reply=True, proactive_send=True)
 
-    def __init__(self) -> None:
-        self.api: WeChatAPI | None = None
-        self.window: SendWindow | None = None
-        self.menus: MenuMemory | None = None
-        self.throttle_wait = None
+    def __init__(self, api: WeChatAPI, window: SendWindow, menus: MenuMemory) -> None:
+        self.api = api
+        self.window = window
+        self.menus = menus
 
     async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
         """Send each reply and remember the last numbered menu; see :meth:`send`."""
         await self.send(address, replies)
-        if self.menus is not None:
-            await self.menus.shown(address.account, address.user_id, replies)
+        await self.menus.shown(address.account, address.user_id, replies)
 
     async def allowance(self, address: Address) -> SendAllowance:
         """The user's window and quota as they stand (:class:`bot.outbound.LimitedSends`)."""
-        if self.window is None:
-            raise DeliveryError("WeChat channel not started", platform="wechat", retryable=True)
         state = await self.window.state(address.account, address.user_id)
         return SendAllowance(closes_at=state.closes_at, remaining=state.remaining_quota)
 
     async def send(self, address: Address, replies: Sequence[Reply]) -> None:
         """Send each reply; a closed window or used quota is a non-retryable DeliveryError."""
-        if self.api is None or self.window is None:
-            raise DeliveryError("WeChat channel not started", platform="wechat", retryable=True)
         for reply in replies:
             state = await self.window.state(address.account, address.user_id)
             if not state.open:
@@ -89,8 +82,8 @@ class PassiveSink:
     async def deliver(self, address: Address, replies: Sequence[Reply]) -> None:
         """Hand the first reply to the waiting webhook; send the others (or all, too late)."""
         if replies and not self.expired and not self.ready.done():
-            if self._outbound.menus is not None:  # "2" next time picks from this menu
-                await self._outbound.menus.shown(address.account, address.user_id, replies[:1])
+            # "2" next time picks from this menu
+            await self._outbound.menus.shown(address.account, address.user_id, replies[:1])
             self.ready.set_result(replies[0])
             replies = replies[1:]
         if replies:
@@ -101,39 +94,37 @@ class WeChatChannel:
     """``/webhooks/wechat``: GET verification, POST messages (plaintext or AES safe mode)."""
 
     name = "wechat"
+    limits = LIMITS
 
-    def __init__(self, settings: Settings) -> None:
-        assert settings.wechat_token and settings.wechat_app_id and settings.wechat_app_secret
+    def __init__(self, settings: WeChatSettings, host: Host) -> None:
+        if not (settings.token and settings.app_id and settings.app_secret):
+            raise ValueError("WeChat needs WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET")
         self.settings = settings
-        self.token = settings.wechat_token.get_secret_value()
-        aes = settings.wechat_aes_key.get_secret_value() if settings.wechat_aes_key else None
-        self.crypto = WeChatCrypto(self.token, aes, settings.wechat_app_id) if aes else None
-        self.outbound = WeChatOutbound()
-        self.runtime: Runtime | None = None
+        self.host = host
+        self.token = settings.token.get_secret_value()
+        aes = settings.aes_key.get_secret_value() if settings.aes_key else None
+        self.crypto = WeChatCrypto(self.token, aes, settings.app_id) if aes else None
+        api = WeChatAPI(
+            base_url=settings.api_base_url,
+            app_id=settings.app_id,
+            app_secret=settings.app_secret.get_secret_value(),
+            redis=host.redis,
+            keys=host.keys,
+        )
+        self.outbound = WeChatOutbound(
+            api, SendWindow(host.redis, host.keys), MenuMemory(host.redis, host.keys)
+        )
 
     def routes(self) -> list[BaseRoute]:
         """GET and POST on the fixed webhook path."""
         return [Route("/webhooks/wechat", self.handle, methods=["GET", "POST"])]
 
-    async def start(self, runtime: Runtime) -> None:
-        """Create the API client and window store on the runtime's Redis."""
-        self.runtime = runtime
-        s = self.settings
-        assert s.wechat_app_id and s.wechat_app_secret
-        self.outbound.api = WeChatAPI(
-            base_url=s.wechat_api_base_url,
-            app_id=s.wechat_app_id,
-            app_secret=s.wechat_app_secret.get_secret_value(),
-            redis=runtime.redis,
-            prefix=s.redis_prefix,
-        )
-        self.outbound.window = SendWindow(runtime.redis, s.redis_prefix)
-        self.outbound.menus = MenuMemory(runtime.redis, s.redis_prefix)
+    async def start(self) -> None:
+        """Nothing to open: the API is called over HTTP when there is something to send."""
 
     async def stop(self) -> None:
         """Close the API client."""
-        if self.outbound.api is not None:
-            await self.outbound.api.close()
+        await self.outbound.api.close()
 
     async def send_window(self, openid: str, *, account: str) -> Window:
         """Whether a customer-service message can reach ``openid`` now (for escalation).
@@ -141,9 +132,7 @@ class WeChatChannel:
         ``account`` is the official account's original id (``gh_...``, the
         ``ToUserName`` of the user's messages); the conversation address carries it.
         """
-        window = self.outbound.window
-        assert window is not None, "channel not started"
-        return await window.state(account, openid)
+        return await self.outbound.window.state(account, openid)
 
     async def handle(self, request: Request) -> Response:
         """Verify, parse, run the turn, answer within WeChat's window."""
@@ -152,27 +141,24 @@ class WeChatChannel:
         inbound.check_fresh(query)
         if request.method == "GET":
             return PlainTextResponse(query.get("echostr", ""))
-        body = await read_body(request, max_bytes=self.settings.max_body_bytes)
+        body = await read_body(request, max_bytes=self.host.settings.max_body_bytes)
         inbound.refuse_dtd(body)
         if self.crypto is not None and query.get("encrypt_type") == "aes":
             xml = inbound.decrypt(self.crypto, body, query)
         else:
             xml = inbound.as_text(body)
         message, raw = inbound.parse(xml)
-        runtime, window = self.runtime, self.outbound.window
-        assert runtime is not None and window is not None, "channel not started"
         if message.event == "unsubscribe":  # nothing can reach the user any more: just forget
-            await runtime.contexts.delete(message.address.key)
+            await self.host.contexts.delete(message.address.key)
             return PlainTextResponse("success")
         if inbound.is_notification(message):  # not the user's own doing: no reply, no window
             return PlainTextResponse("success")
-        if not runtime.admit("wechat"):
+        if not self.host.admit():
             return PlainTextResponse("busy, retry later", status_code=503)
-        await window.inbound(message.address.account, message.user_id)
-        if self.outbound.menus is not None:  # "2" after a numbered menu picks choice 2
-            message = await self.outbound.menus.resolve(message)
+        await self.outbound.window.inbound(message.address.account, message.user_id)
+        message = await self.outbound.menus.resolve(message)  # "2" after a menu picks choice 2
         sink = PassiveSink(self.outbound)
-        task = runtime.spawn(runtime.pipeline.handle(message, sink), name="wechat-turn")
+        task = self.host.submit(message, sink)
         return await self._answer(sink, task, raw, query)
 
     async def _answer(
@@ -181,7 +167,7 @@ class WeChatChannel:
         waiters: set[asyncio.Future[Any]] = {sink.ready, task}
         await asyncio.wait(
             waiters,
-            timeout=self.settings.wechat_reply_budget_s,
+            timeout=self.settings.reply_budget_s,
             return_when=asyncio.FIRST_COMPLETED,
         )
         if sink.ready.done():

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from bot.errors import DeliveryError
 from bot.http.retry import RetryTransport
+from bot.keys import Keys
 from bot.stores.tokens import SharedToken
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,13 @@ class WeChatAPI:
         app_id: str,
         app_secret: str,
         redis: aioredis.Redis,
-        prefix: str,
+        keys: Keys,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._app_id = app_id
         self._secret = app_secret
         self._token = SharedToken(
-            redis, key=f"{prefix}:wechat:token:{app_id}", fetch=self._fetch_token, platform="wechat"
+            redis, key=keys.token("wechat", app_id), fetch=self._fetch_token, platform="wechat"
         )
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),

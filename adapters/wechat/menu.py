@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from adapters.wechat.render import choices
+from bot.keys import Keys
 from bot.models import InboundMessage, MessageKind, Reply
 
 MENU_TTL_S = 3600
@@ -25,12 +26,12 @@ _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.。、)]?\s*$")
 class MenuMemory:
     """Per-user memory of the last menu; keys share the conversation's hash tag."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = keys
 
     def _key(self, account: str, openid: str) -> str:
-        return f"{self._prefix}:wechat:menu:{{wechat:{account}:{openid}}}"
+        return self._keys.user_state("wechat", "menu", f"wechat:{account}:{openid}")
 
     async def shown(self, account: str, openid: str, replies: Sequence[Reply]) -> None:
         """Remember the menu of the last reply that has one; a reply without one forgets it."""

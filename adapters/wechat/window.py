@@ -14,8 +14,18 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-WINDOW_S = 48 * 3600
-QUOTA = 5
+from bot.channels import Limits
+from bot.keys import Keys
+from bot.settings import RateLimitRule
+
+# The platform's rules, as the core reads them (escalation warns before the window closes).
+LIMITS = Limits(
+    send_pace=RateLimitRule(per_minute=600, burst=50),
+    reply_window_s=48 * 3600,
+    reply_quota=5,
+)
+WINDOW_S = int(LIMITS.reply_window_s or 0)
+QUOTA = int(LIMITS.reply_quota or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +45,12 @@ class Window:
 class SendWindow:
     """Per-user window bookkeeping; keys share the conversation's hash tag."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = keys
 
     def _key(self, account: str, openid: str) -> str:
-        return f"{self._prefix}:wechat:win:{{wechat:{account}:{openid}}}"
+        return self._keys.user_state("wechat", "win", f"wechat:{account}:{openid}")
 
     async def inbound(self, account: str, openid: str) -> None:
         """The user wrote: the window reopens with a fresh quota."""

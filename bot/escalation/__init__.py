@@ -1,10 +1,12 @@
 """Human escalation: tickets, the staff channels, claims, relays and timers.
 
 ``ESCALATION_CHANNEL`` names the staff channels, comma-separated: ``console``
-(the built-in web console at ``/agent``, the default), ``slack:C0123`` (that
-Slack channel) and ``dingtalk:cidXXX`` (that DingTalk group; the platform must
-be enabled). ``console,slack:C0123`` shows every ticket in both, and a claim
-in one shows in the other: they share one ticket store and one claim script.
+(the built-in web console at ``/agent``, the default), or a platform's staff
+side as ``<platform>:<id>``, e.g. ``slack:C0123`` (that Slack channel) and
+``dingtalk:cidXXX`` (that DingTalk group); the platform must be enabled. The
+kinds come from the plug-ins' registry (``adapters/registry.py``).
+``console,slack:C0123`` shows every ticket in both, and a claim in one shows
+in the other: they share one ticket store and one claim script.
 An empty value means no staff channel: :class:`~bot.brain.NoHandoff` then
 tells customers honestly that no agent can be reached. Which staff channels a
 process runs is decided by the composition root (``service/escalation.py``).
@@ -13,7 +15,7 @@ process runs is decided by the composition root (``service/escalation.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-STAFF_KINDS = ("console", "slack", "dingtalk")
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,13 @@ class StaffTarget:
         return f"{self.kind}:{self.target}" if self.target else self.kind
 
 
-def parse_escalation_channels(value: str | None) -> list[StaffTarget]:
+def parse_escalation_channels(value: str | None, kinds: Mapping[str, str]) -> list[StaffTarget]:
     """The staff channels named by ``value``; ``ValueError`` says in one line what is wrong.
 
-    Each kind may appear once: a ticket keeps one thread reference, and each
-    platform reads its own one target from the setting.
+    ``kinds`` maps each known kind to what its id is (``channel id``), or to ""
+    for a kind that takes no id (the console); the registry supplies it. Each
+    kind may appear once: a ticket keeps one thread reference, and each platform
+    has one staff target.
     """
     if value is None or value.strip().lower() in ("", "none", "off"):
         return []
@@ -49,27 +52,17 @@ def parse_escalation_channels(value: str | None) -> list[StaffTarget]:
     for item in (part.strip() for part in value.split(",")):
         kind, sep, target = (s.strip() for s in item.partition(":"))
         kind = kind.lower()
-        if kind not in STAFF_KINDS:
-            raise ValueError(
-                f"unknown staff channel {item!r} "
-                "(use console, slack:<channel id> or dingtalk:<group conversation id>)"
-            )
-        if kind == "console" and (sep or target):
-            raise ValueError(f"{item!r}: console takes no id")
-        if kind != "console" and not target:
-            raise ValueError(f"{item!r}: {kind} needs an id, as in {kind}:<id>")
+        if kind not in kinds:
+            known = " or ".join(f"{k}:<{h}>" if h else k for k, h in kinds.items())
+            raise ValueError(f"unknown staff channel {item!r} (use {known})")
+        if not kinds[kind] and (sep or target):
+            raise ValueError(f"{item!r}: {kind} takes no id")
+        if kinds[kind] and not target:
+            raise ValueError(f"{item!r}: {kind} needs an id, as in {kind}:<{kinds[kind]}>")
         if any(t.kind == kind for t in targets):
             raise ValueError(f"{kind} is named twice in {value!r}")
         targets.append(StaffTarget(kind, target))
     return targets
-
-
-def staff_target(value: str | None, kind: str) -> str | None:
-    """The id of the ``kind`` staff channel in ``value`` (None if absent or the value is bad)."""
-    try:
-        return next((t.target for t in parse_escalation_channels(value) if t.kind == kind), None)
-    except ValueError:
-        return None
 
 
 def open_desk(runtime: Runtime, staffs: Sequence[AttachableStaff]) -> EscalationHandoff:
@@ -84,11 +77,10 @@ def open_desk(runtime: Runtime, staffs: Sequence[AttachableStaff]) -> Escalation
     from bot.escalation.tickets import TicketStore
     from bot.escalation.timers import Timers
 
-    prefix = runtime.settings.redis_prefix
     staff = StaffChannels(staffs)
-    timers = Timers(runtime.redis, prefix)
+    timers = Timers(runtime.redis, runtime.keys)
     handoff = EscalationHandoff(
-        tickets=TicketStore(runtime.redis, prefix),
+        tickets=TicketStore(runtime.redis, runtime.keys),
         staff=staff,
         records=runtime.records,
         timers=timers,
@@ -118,4 +110,9 @@ def timer_policy(runtime: Runtime) -> TimerPolicy:
         wait_min=s.escalation_wait_min,
         hours=BusinessHours(s.business_hours, s.business_timezone),
         hours_text=f"{s.business_hours} {s.business_timezone}",
+        windows={
+            c.name: c.limits.reply_window_s
+            for c in runtime.channels
+            if c.limits.reply_window_s is not None
+        },
     )

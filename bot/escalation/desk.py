@@ -20,6 +20,7 @@ from bot.escalation.staff import AgentWords, ShowsAgentWords
 from bot.escalation.texts import STAFF, customer
 from bot.escalation.tickets import Ticket
 from bot.models import Address, Reply
+from bot.outbound import SendAllowance
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,10 @@ class Desk:
     async def rate(self, ticket: Ticket, score: int) -> None:
         """Record the customer's 1-5 satisfaction score."""
         await self.handoff.rate(ticket, score)
+
+    async def allowance(self, ticket: Ticket) -> SendAllowance | None:
+        """What the ticket's customer can still be sent, where the platform limits sends."""
+        return await self.runtime.outbound.allowance(Address.from_dict(ticket.address))
 
     async def _tell_customer(self, ticket: Ticket, text: str) -> None:
         """Deliver on the customer's own platform; a failure is reported in the thread."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from bot.escalation.staff import StaffChannel
 from bot.escalation.texts import STAFF, customer
@@ -16,7 +16,6 @@ from bot.records import Record, RecordWriter
 from bot.turn import Turn
 
 log = logging.getLogger(__name__)
-WECHAT_WINDOW_S = 48 * 3600
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,8 @@ class TimerPolicy:
     wait_min: int
     hours: BusinessHours
     hours_text: str
+    # platform -> its reply window (s): a claimed ticket warns before it closes (WeChat 48 h)
+    windows: Mapping[str, float] = field(default_factory=dict)
 
 
 class EscalationHandoff:
@@ -100,9 +101,14 @@ class EscalationHandoff:
             ticket.id, "unclaimed", p.hours.next_open(now) + p.unclaimed_min * 60
         )
         await self.timers.schedule(ticket.id, "customer_idle", now + p.customer_idle_min * 60)
-        if ticket.address["platform"] == "wechat":
+        await self._window_restarts(ticket, now)
+
+    async def _window_restarts(self, ticket: Ticket, now: float) -> None:
+        """The customer wrote: a platform's reply window (if it has one) runs from now."""
+        window_s = self.policy.windows.get(ticket.address["platform"])
+        if window_s is not None:
             await self.timers.schedule(
-                ticket.id, "window", now + WECHAT_WINDOW_S - p.window_warn_min * 60
+                ticket.id, "window", now + window_s - self.policy.window_warn_min * 60
             )
 
     async def relay_to_agent(self, turn: Turn) -> None:
@@ -122,10 +128,7 @@ class EscalationHandoff:
         await self.timers.schedule(
             ticket.id, "customer_idle", now + self.policy.customer_idle_min * 60
         )
-        if ticket.address["platform"] == "wechat":  # the user wrote: the 48-hour window restarts
-            await self.timers.schedule(
-                ticket.id, "window", now + WECHAT_WINDOW_S - self.policy.window_warn_min * 60
-            )
+        await self._window_restarts(ticket, now)
 
     async def take_rating(self, turn: Turn) -> bool:
         """The first message after a resolve: a bare 1-5 is the satisfaction score."""

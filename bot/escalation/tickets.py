@@ -17,6 +17,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from bot import metrics
+from bot.keys import Keys
 
 SCHEMA_VERSION = 1
 STATUSES = ("pending", "claimed", "resolved", "expired")
@@ -92,20 +93,20 @@ class Ticket:
 class TicketStore:
     """Create, read, claim and close tickets."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = keys
         self._claim = redis.register_script(_CLAIM)
         self._close = redis.register_script(_CLOSE)
         self._append = redis.register_script(_APPEND)
 
     def key(self, ticket_id: str) -> str:
         """The ticket's own key."""
-        return f"{self._prefix}:ticket:{{{ticket_id}}}"
+        return self._keys.ticket(ticket_id)
 
     def thread_key(self, thread: str) -> str:
         """Staff thread -> ticket id."""
-        return f"{self._prefix}:ticket-thread:{thread}"
+        return self._keys.ticket_thread(thread)
 
     async def create(
         self,
@@ -127,7 +128,7 @@ class TicketStore:
         )
         ticket.events.append({"ts": ticket.created_at, "event": "opened", "reason": reason})
         await self.save(ticket)
-        await self._redis.sadd(f"{self._prefix}:tickets", ticket.id)
+        await self._redis.sadd(self._keys.tickets(), ticket.id)
         await self._count()
         return ticket
 
@@ -182,7 +183,7 @@ class TicketStore:
         One pipelined round trip for all tickets; ids whose ticket has expired
         are dropped from the index so it does not grow forever.
         """
-        index = f"{self._prefix}:tickets"
+        index = self._keys.tickets()
         ids = sorted(i.decode() for i in cast(set[bytes], await self._redis.smembers(index)))
         async with self._redis.pipeline(transaction=False) as pipe:
             for ticket_id in ids:

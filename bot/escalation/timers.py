@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 
 from bot import metrics
+from bot.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,10 @@ class Timers:
     """Schedule, cancel and fire ticket timers."""
 
     def __init__(
-        self, redis: aioredis.Redis, prefix: str, *, handler: Handler | None = None
+        self, redis: aioredis.Redis, keys: Keys, *, handler: Handler | None = None
     ) -> None:
         self._redis = redis
-        self._key = f"{prefix}:ticket-timers"
+        self._key = keys.ticket_timers()
         self._pop = redis.register_script(_POP_DUE)
         self.handler = handler
         self._scheduler: object | None = None

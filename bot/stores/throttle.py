@@ -2,9 +2,10 @@
 
 Platforms cap how fast a bot may post (Slack's ``chat.postMessage`` about one
 message per second per channel; a DingTalk group robot about twenty per
-minute). Every replica shares one GCRA state per destination in Redis, so two
-replicas together still keep to the cap. A send waits for its slot rather than
-being dropped.
+minute). Each platform plug-in declares its pace (``Limits.send_pace``) and the
+runtime registers it here. Every replica shares one GCRA state per destination
+in Redis, so two replicas together still keep to the cap. A send waits for its
+slot rather than being dropped.
 """
 
 from __future__ import annotations
@@ -19,12 +20,6 @@ from bot.stores.ratelimit import RateLimiter
 
 Sleep = Callable[[float], Awaitable[None]]
 
-DEFAULT_RULES: Mapping[str, RateLimitRule] = {
-    "slack": RateLimitRule(per_minute=60, burst=3),
-    "dingtalk": RateLimitRule(per_minute=20, burst=5),
-    "wechat": RateLimitRule(per_minute=600, burst=50),
-}
-
 
 class OutboundThrottle:
     """``await throttle.wait(platform, destination)`` before each platform API send."""
@@ -33,14 +28,18 @@ class OutboundThrottle:
         self,
         limiter: RateLimiter,
         *,
-        rules: Mapping[str, RateLimitRule] = DEFAULT_RULES,
+        rules: Mapping[str, RateLimitRule] | None = None,
         max_wait_s: float = 30.0,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._limiter = limiter
-        self._rules = dict(rules)
+        self._rules = dict(rules or {})
         self._max_wait_s = max_wait_s
         self._sleep = sleep
+
+    def set_rule(self, platform: str, rule: RateLimitRule) -> None:
+        """Pace ``platform``'s sends by ``rule`` (a platform without one is not paced)."""
+        self._rules[platform] = rule
 
     async def wait(self, platform: str, destination: str) -> float:
         """Block until a send to ``destination`` is within the platform's pace; seconds waited.

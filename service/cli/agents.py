@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import click
 
+from bot.keys import Keys
 from bot.redis_conn import connect
 from bot.settings import Settings
 from service.cli.common import settings_from
@@ -26,7 +27,9 @@ def _with_store(settings: Settings, act: Callable[..., Awaitable[T]]) -> T:
         )
         try:
             store = AgentStore(
-                handle.client, settings.redis_prefix, session_ttl_s=settings.agent_session_ttl_s
+                handle.client,
+                Keys(settings.redis_prefix),
+                session_ttl_s=settings.agent_session_ttl_s,
             )
             return await act(store)
         finally:

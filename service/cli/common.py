@@ -6,6 +6,7 @@ import click
 
 from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
+from service.plugins import platform_settings
 
 
 def settings_from(
@@ -23,11 +24,12 @@ def settings_from(
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every configured secret, so the log filter can scrub it."""
+    """Every configured secret, the platforms' included, so the log filter can scrub it."""
     values = []
-    for name, value in settings:
-        if hasattr(value, "get_secret_value") and value is not None:
-            values.append(value.get_secret_value())
-        elif name == "redis_url" and value and "@" in value:
-            values.append(value.split("://", 1)[-1].split("@", 1)[0])
+    for model in (settings, *platform_settings(settings).values()):
+        for name, value in model:
+            if hasattr(value, "get_secret_value") and value is not None:
+                values.append(value.get_secret_value())
+            elif name == "redis_url" and value and "@" in value:
+                values.append(value.split("://", 1)[-1].split("@", 1)[0])
     return values

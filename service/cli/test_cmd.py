@@ -13,6 +13,7 @@ from bot.settings import RateLimitRule, Settings
 from dialog import testing
 from service.bootstrap import build_runtime
 from service.cli.common import settings_from
+from service.plugins import platform_names
 
 
 @click.command("test")
@@ -29,7 +30,7 @@ def command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         rate_limits={},
     )
     try:
-        conversations = testing.load_scripts(list(paths))
+        conversations = testing.load_scripts(list(paths), platform_names())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     outcome = asyncio.run(_run(settings, conversations))
@@ -39,7 +40,7 @@ def command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 async def _run(settings: Settings, conversations: list[dict[str, object]]) -> testing.Outcome:
     runtime = build_runtime(settings, console_write=lambda _: None)
-    testing.prepare(runtime)
+    testing.prepare(runtime, platform_names())
     await runtime.start()
     try:
         return await testing.run(runtime, conversations)

@@ -8,6 +8,7 @@ import time
 import click
 
 from bot.escalation.tickets import STATUSES, Ticket, TicketStore
+from bot.keys import Keys
 from bot.redis_conn import connect
 from service.cli.common import settings_from
 
@@ -24,7 +25,7 @@ def command(ctx: click.Context, status: str | None) -> None:
             redis_url=settings.redis_url, data_dir=settings.data_dir, cluster=settings.redis_cluster
         )
         try:
-            return await TicketStore(handle.client, settings.redis_prefix).all(status)
+            return await TicketStore(handle.client, Keys(settings.redis_prefix)).all(status)
         finally:
             await handle.close()
 

@@ -6,20 +6,20 @@ import re
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
+from adapters import slack as slack_plugin
+from adapters import web
+from adapters import wechat as wechat_plugin
 from adapters.agent_console import agent_store
-from adapters.slack import build_channel as slack_channel
-from adapters.web import build_channel as web_channel
-from adapters.wechat import build_channel as wechat_channel
 from bot.runtime import Runtime
 from service.app import create_app
 from service.escalation import build_handoff
+from service.plugins import add_platform
 from tests.escalation.support import Brain
-from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat
 from tests.fakes.slack import FakeSlack
 from tests.fakes.wechat import FakeWeChat
+from tests.platforms import slack_settings, wechat_settings
 
 PASSWORD = "correct horse battery"
 
@@ -32,35 +32,19 @@ async def console_replica(
 ) -> tuple[Runtime, httpx.AsyncClient]:
     """A started replica whose staff channel is the console (plus web chat, and WeChat and
     Slack when their fakes are given)."""
-    platform: dict[str, Any] = {}
-    if wechat is not None:
-        platform |= {
-            "wechat_token": SecretStr(fwechat.TOKEN),
-            "wechat_app_id": fwechat.APP_ID,
-            "wechat_app_secret": SecretStr(fwechat.SECRET),
-            "wechat_api_base_url": wechat.base_url,
-        }
-    if slack is not None:
-        platform |= {
-            "slack_bot_token": SecretStr(fslack.BOT_TOKEN),
-            "slack_signing_secret": SecretStr(fslack.SIGNING_SECRET),
-            "slack_api_base_url": slack.base_url,
-        }
     rt = await make_runtime(
         escalation_channel=overrides.pop("escalation_channel", "console"),
         # the scenario must not depend on the hour it runs at
         business_hours="00:00-23:59:59",
-        **platform,
         **overrides,
     )
-    channels = [web_channel(rt.settings)]
+    channels = [add_platform(rt, web.PLATFORM)]
     if wechat is not None:
-        channels.append(wechat_channel(rt.settings))
+        channels.append(add_platform(rt, wechat_plugin.PLATFORM, wechat_settings(wechat.base_url)))
     if slack is not None:
-        channels.append(slack_channel(rt.settings))
-    rt.add_channels(channels)
+        channels.append(add_platform(rt, slack_plugin.PLATFORM, slack_settings(slack.base_url)))
     for channel in channels:
-        await channel.start(rt)
+        await channel.start()
     rt.use(brain=Brain(), handoff=build_handoff(rt))
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://bot"
@@ -69,7 +53,7 @@ async def console_replica(
 
 
 async def add_agent(rt: Runtime, name: str, password: str = PASSWORD) -> None:
-    await agent_store(rt).add(name, password)
+    await agent_store(rt.host("console")).add(name, password)
 
 
 async def sign_in(client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:

@@ -118,5 +118,5 @@ async def test_a_removed_agent_is_signed_out_at_once(make_runtime) -> None:
     await add_agent(rt, "alice")
     await agent(client, "alice")
     assert (await client.get("/agent/api/tickets")).status_code == 200
-    assert await agent_store(rt).remove("alice")
+    assert await agent_store(rt.host("console")).remove("alice")
     assert (await client.get("/agent/api/tickets")).status_code == 401

@@ -44,7 +44,7 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
 
 async def test_passwords_are_stored_only_as_argon2_hashes(make_runtime) -> None:
     rt = await make_runtime()
-    store = agent_store(rt)
+    store = agent_store(rt.host("console"))
     await store.add("alice", "a long password")
     stored = await rt.redis.hget(f"{rt.settings.redis_prefix}:agents", "alice")
     assert b"a long password" not in stored and b"$argon2id$" in stored

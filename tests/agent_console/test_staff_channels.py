@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from bot.brain import NoHandoff
-from bot.escalation import StaffTarget, parse_escalation_channels
+from bot.escalation import StaffTarget
 from bot.escalation.handoff import EscalationHandoff
 from bot.settings import Settings
-from service.escalation import build_handoff
+from service.escalation import build_handoff, staff_targets
 from tests.agent_console.support import add_agent, agent, console_replica, post, wechat_says
 from tests.escalation.support import Brain
 from tests.fakes import slack as fslack
@@ -20,14 +20,14 @@ from tests.fakes.slack import FakeSlack
 from tests.helpers import RecordingChannel, message, settled, until
 
 
-def test_parse_escalation_channels() -> None:
-    assert parse_escalation_channels("console") == [StaffTarget("console")]
-    assert parse_escalation_channels(" console , slack:C0123 ") == [
+def test_staff_targets() -> None:
+    assert staff_targets("console") == [StaffTarget("console")]
+    assert staff_targets(" console , slack:C0123 ") == [
         StaffTarget("console"),
         StaffTarget("slack", "C0123"),
     ]
-    assert parse_escalation_channels("dingtalk:cidX") == [StaffTarget("dingtalk", "cidX")]
-    assert parse_escalation_channels("") == [] and parse_escalation_channels(None) == []
+    assert staff_targets("dingtalk:cidX") == [StaffTarget("dingtalk", "cidX")]
+    assert staff_targets("") == [] and staff_targets(None) == []
     for bad, why in [
         ("teams:C123", "unknown staff channel"),
         ("garbage", "unknown staff channel"),
@@ -36,11 +36,11 @@ def test_parse_escalation_channels() -> None:
         ("slack:C1,slack:C2", "named twice"),
     ]:
         with pytest.raises(ValueError, match=why):
-            parse_escalation_channels(bad)
+            staff_targets(bad)
 
 
 def test_console_is_the_default(settings: Settings) -> None:
-    assert parse_escalation_channels(settings.escalation_channel) == [StaffTarget("console")]
+    assert staff_targets(settings.escalation_channel) == [StaffTarget("console")]
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from dialog import testing
 from nlu.types import IntentScore, ParseResult
 from service.bootstrap import wire
 from service.cli import main
+from service.plugins import platform_names
 from tests.conftest import make_client
 
 
@@ -132,7 +133,7 @@ async def test_export_misses_after_a_real_conversation_skips_the_slot_answer(
         Runtime(bot_settings, RedisHandle(make_client(redis_target), "test")),
         console_write=lambda _: None,
     )
-    testing.prepare(runtime)
+    testing.prepare(runtime, platform_names())
     await runtime.start()
     try:
         asked = await _say(runtime, "我的订单到哪了")

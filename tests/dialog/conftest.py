@@ -11,6 +11,7 @@ from bot.runtime import Runtime
 from bot.settings import RateLimitRule
 from dialog import testing
 from service.bootstrap import wire
+from service.plugins import platform_names
 from tests.conftest import make_client
 
 
@@ -24,7 +25,7 @@ async def bundled_bot(bot_settings, redis_target, redis_client) -> AsyncIterator
         Runtime(settings, RedisHandle(make_client(redis_target), "test")),
         console_write=lambda _: None,
     )
-    testing.prepare(runtime)
+    testing.prepare(runtime, platform_names())
     await runtime.start()
     yield runtime
     await runtime.stop()

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from click.testing import CliRunner
 
 from bot.escalation.tickets import TicketStore
+from bot.keys import Keys
 from service.cli import main
 
 URL = "redis://127.0.0.1:6379/15"
@@ -17,7 +18,7 @@ URL = "redis://127.0.0.1:6379/15"
 
 async def _seed(prefix: str) -> str:
     client = aioredis.from_url(URL)
-    store = TicketStore(client, prefix)
+    store = TicketStore(client, Keys(prefix))
     open_one = await store.create(
         conversation="{slack:T:D1}",
         address={"platform": "slack", "user_id": "U1", "conversation_id": "D1"},

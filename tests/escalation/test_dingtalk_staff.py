@@ -10,16 +10,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from adapters.dingtalk import build_channel
+from adapters import dingtalk
 from service.escalation import build_handoff
+from service.plugins import add_platform
 from tests.adapters.dingtalk.support import start_connected
 from tests.escalation.support import Brain
 from tests.fakes import dingtalk as fake
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.helpers import settled
 from tests.helpers import until as _until
+from tests.platforms import dingtalk_settings
 
 GROUP = "cidSTAFF"
 
@@ -32,15 +33,8 @@ def ding() -> Iterator[FakeDingTalk]:
 
 
 async def _bot(make_runtime: Any, ding: FakeDingTalk) -> tuple[Any, Any]:
-    rt = await make_runtime(
-        dingtalk_client_id=fake.CLIENT_ID,
-        dingtalk_client_secret=SecretStr(fake.CLIENT_SECRET),
-        dingtalk_api_base_url=ding.base_url,
-        escalation_channel=f"dingtalk:{GROUP}",
-        business_hours="00:00-23:59:59",
-    )
-    channel = build_channel(rt.settings)
-    rt.add_channels([channel])
+    rt = await make_runtime(escalation_channel=f"dingtalk:{GROUP}", business_hours="00:00-23:59:59")
+    channel = add_platform(rt, dingtalk.PLATFORM, dingtalk_settings(ding.base_url))
     await start_connected(channel, rt, ding)  # the fake holds the socket, not only the bot
     rt.use(brain=Brain(), handoff=build_handoff(rt))
     return rt, channel

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.escalation.tickets import TicketStore
+from bot.keys import Keys
 
 
 async def _ticket(store: TicketStore):  # type: ignore[no-untyped-def]
@@ -18,7 +19,7 @@ async def _ticket(store: TicketStore):  # type: ignore[no-untyped-def]
 
 
 async def test_a_resolve_racing_a_claim_never_erases_the_claim(redis_client) -> None:
-    store = TicketStore(redis_client, "t")
+    store = TicketStore(redis_client, Keys("t"))
     for _ in range(20):
         ticket = await _ticket(store)
         stale_copy = await store.get(ticket.id)  # what the resolving agent had loaded
@@ -37,7 +38,7 @@ async def test_a_resolve_racing_a_claim_never_erases_the_claim(redis_client) -> 
 
 
 async def test_closing_twice_is_refused(redis_client) -> None:
-    store = TicketStore(redis_client, "t")
+    store = TicketStore(redis_client, Keys("t"))
     ticket = await _ticket(store)
     assert await store.close(ticket, status="resolved", by="UA")
     assert not await store.close(ticket, status="expired", by="timer")

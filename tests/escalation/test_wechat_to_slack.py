@@ -11,12 +11,12 @@ import json
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
-from adapters.slack import build_channel as slack_channel
-from adapters.wechat import build_channel as wechat_channel
+from adapters import slack as slack_plugin
+from adapters import wechat as wechat_plugin
 from service.app import create_app
 from service.escalation import build_handoff
+from service.plugins import add_platform
 from tests.escalation.support import Brain
 from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat
@@ -24,6 +24,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.wechat import FakeWeChat
 from tests.helpers import settled
 from tests.helpers import until as _until
+from tests.platforms import slack_settings, wechat_settings
 
 STAFF = "CSTAFF"
 
@@ -32,22 +33,17 @@ async def _replica(
     make_runtime, wechat: FakeWeChat, slack: FakeSlack, **overrides: Any
 ) -> tuple[Any, httpx.AsyncClient]:
     rt = await make_runtime(
-        wechat_token=SecretStr(fwechat.TOKEN),
-        wechat_app_id=fwechat.APP_ID,
-        wechat_app_secret=SecretStr(fwechat.SECRET),
-        wechat_api_base_url=wechat.base_url,
-        slack_bot_token=SecretStr(fslack.BOT_TOKEN),
-        slack_signing_secret=SecretStr(fslack.SIGNING_SECRET),
-        slack_api_base_url=slack.base_url,
         escalation_channel=f"slack:{STAFF}",
         # the scenario must not depend on the hour it runs at
         business_hours=overrides.pop("business_hours", "00:00-23:59:59"),
         **overrides,
     )
-    channels = [wechat_channel(rt.settings), slack_channel(rt.settings)]
-    rt.add_channels(channels)
+    channels = [
+        add_platform(rt, wechat_plugin.PLATFORM, wechat_settings(wechat.base_url)),
+        add_platform(rt, slack_plugin.PLATFORM, slack_settings(slack.base_url)),
+    ]
     for channel in channels:
-        await channel.start(rt)
+        await channel.start()
     rt.use(brain=Brain(), handoff=build_handoff(rt))
     return rt, httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://bot"

@@ -18,17 +18,17 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
-from adapters.slack import build_channel as slack_channel
-from adapters.wechat import build_channel as wechat_channel
+from adapters import slack, wechat
 from bot.brain import EchoBrain
 from bot.redis_conn import RedisHandle
 from bot.runtime import Runtime
 from service.app import create_app
+from service.plugins import add_platform
 from tests.conftest import make_client
 from tests.fakes import slack as fslack
 from tests.fakes import wechat as fwechat
+from tests.platforms import slack_settings, wechat_settings
 
 OK = {200, 400, 401, 403, 413, 503}
 
@@ -83,20 +83,13 @@ def app_client(
     settings = load_settings(
         data_dir=tmp_path_factory.mktemp("fuzz"),
         log_json=False,
-        wechat_token=SecretStr(fwechat.TOKEN),
-        wechat_app_id=fwechat.APP_ID,
-        wechat_app_secret=SecretStr(fwechat.SECRET),
-        wechat_api_base_url="http://127.0.0.1:1",
-        slack_bot_token=SecretStr(fslack.BOT_TOKEN),
-        slack_signing_secret=SecretStr(fslack.SIGNING_SECRET),
-        slack_api_base_url="http://127.0.0.1:1/api/",
-        wechat_reply_budget_s=0.2,
     )
 
     async def build() -> tuple[Runtime, httpx.AsyncClient]:
         runtime = Runtime(settings, RedisHandle(make_client(redis_target), "fuzz"))
-        channels = [wechat_channel(settings), slack_channel(settings)]
-        runtime.add_channels(channels)
+        own = wechat_settings("http://127.0.0.1:1", reply_budget_s=0.2)
+        add_platform(runtime, wechat.PLATFORM, own)
+        add_platform(runtime, slack.PLATFORM, slack_settings("http://127.0.0.1:1/api/"))
         await runtime.start()
         runtime.use(brain=EchoBrain())
         return runtime, httpx.AsyncClient(

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
-from adapters.dingtalk import build_channel
+from adapters import dingtalk
 from bot.models import Button
 from bot.turn import Turn
 from service.app import create_app
-from tests.fakes import dingtalk as fake
+from service.plugins import add_platform
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.helpers import until
+from tests.platforms import dingtalk_settings
 
 
 class Echo:
@@ -33,7 +33,7 @@ async def start_connected(channel: Any, rt: Any, ding: FakeDingTalk) -> None:
     socket; a frame pushed in between would reach no one.
     """
     before = ding.connections
-    await channel.start(rt)
+    await channel.start()
     if channel.stream is not None:
         await until(lambda: channel.stream.connected.is_set() and ding.connections > before)
 
@@ -42,14 +42,8 @@ async def start_bot(
     make_runtime, ding: FakeDingTalk, mode: str = "stream"
 ) -> tuple[Any, Any, httpx.AsyncClient]:
     """A started runtime with the DingTalk channel on the fake, and an ASGI client."""
-    rt = await make_runtime(
-        dingtalk_client_id=fake.CLIENT_ID,
-        dingtalk_client_secret=SecretStr(fake.CLIENT_SECRET),
-        dingtalk_api_base_url=ding.base_url,
-        dingtalk_mode=mode,
-    )
-    channel = build_channel(rt.settings)
-    rt.add_channels([channel])
+    rt = await make_runtime()
+    channel = add_platform(rt, dingtalk.PLATFORM, dingtalk_settings(ding.base_url, mode=mode))
     rt.use(brain=Echo())
     await start_connected(channel, rt, ding)
     client = httpx.AsyncClient(

@@ -7,14 +7,15 @@ import time
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
-from adapters.dingtalk import build_channel
+from adapters import dingtalk
 from adapters.dingtalk.inbound import sign, to_model, verify
 from bot.errors import Forbidden
+from service.plugins import add_platform
 from tests.adapters.dingtalk.support import start_bot, until
 from tests.fakes import dingtalk as fake
 from tests.helpers import settled
+from tests.platforms import dingtalk_settings
 
 
 async def test_http_mode_signatures_and_bad_bodies(make_runtime, ding) -> None:
@@ -70,13 +71,9 @@ def test_fake_signs_like_the_adapter_verifies() -> None:
 
 
 async def test_an_unknown_mode_is_refused(make_runtime) -> None:
-    rt = await make_runtime(
-        dingtalk_client_id=fake.CLIENT_ID,
-        dingtalk_client_secret=SecretStr(fake.CLIENT_SECRET),
-        dingtalk_mode="webhook",
-    )
+    rt = await make_runtime()
     with pytest.raises(ValueError, match="DINGTALK_MODE"):
-        build_channel(rt.settings)
+        add_platform(rt, dingtalk.PLATFORM, dingtalk_settings("http://127.0.0.1:1", mode="webhook"))
 
 
 HOSTILE = [

@@ -6,15 +6,16 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from adapters.dingtalk import build_channel
+from adapters import dingtalk
 from adapters.dingtalk.render import openapi_message, webhook_message
 from bot.errors import DeliveryError
 from bot.models import Button, Card, Reply
+from service.plugins import add_platform
 from tests.adapters.dingtalk.support import Echo, start_bot, start_connected, until
 from tests.fakes import dingtalk as fake
 from tests.helpers import settled
+from tests.platforms import dingtalk_settings
 
 
 async def test_platform_errors_are_retried(make_runtime, ding) -> None:
@@ -40,7 +41,7 @@ async def test_expired_webhook_in_a_1to1_chat_uses_batch_send_with_one_token(
     assert ding.sent[0][1]["userIds"] == ["staff1"] and ding.sent[0][1]["msgKey"] == "sampleText"
     assert ding.texts() == ["echo:q0", "echo:q1"]
     assert ding.token_fetches == 1
-    assert await rt.redis.get(f"{rt.settings.redis_prefix}:dingtalk:token:{fake.CLIENT_ID}")
+    assert await rt.redis.get(rt.keys.token("dingtalk", fake.CLIENT_ID))
     await channel.stop()
 
 
@@ -61,14 +62,9 @@ async def test_exhausted_retries_are_reported_not_lost(make_runtime, ding, caplo
 
 
 async def test_staff_group_goes_to_the_staff_handler_not_the_pipeline(make_runtime, ding) -> None:
-    rt = await make_runtime(
-        dingtalk_client_id=fake.CLIENT_ID,
-        dingtalk_client_secret=SecretStr(fake.CLIENT_SECRET),
-        dingtalk_api_base_url=ding.base_url,
-        escalation_channel="dingtalk:cidSTAFF",
-    )
-    channel = build_channel(rt.settings)
-    rt.add_channels([channel])
+    rt = await make_runtime()
+    channel = add_platform(rt, dingtalk.PLATFORM, dingtalk_settings(ding.base_url))
+    channel.staff_group = "cidSTAFF"  # what the staff side (DingTalkStaff) sets
     rt.use(brain=Echo())
     seen: list[dict[str, Any]] = []
 
@@ -124,7 +120,7 @@ async def test_a_failing_token_endpoint_is_retried_then_reported(make_runtime, d
     ding.fail_token_next = [503, 429]
     await channel.outbound.send_to_users(["u1"], Reply("hello"))
     assert ding.token_fetches == 1 and ding.texts() == ["hello"]
-    await rt.redis.delete(f"{rt.settings.redis_prefix}:dingtalk:token:{fake.CLIENT_ID}")
+    await rt.redis.delete(rt.keys.token("dingtalk", fake.CLIENT_ID))
     ding.fail_token_next = [500] * 4
     with pytest.raises(DeliveryError) as err:
         await channel.outbound.send_group("cidG", Reply("again"))

@@ -11,14 +11,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from adapters.slack import build_channel
+from adapters import slack
 from bot.models import Button
 from bot.texts import text
 from bot.turn import Turn
 from service.app import create_app
+from service.plugins import add_platform
 from tests.fakes import slack as fake
 from tests.fakes.slack import FakeSlack
 from tests.helpers import settled, until
+from tests.platforms import slack_settings
 
 
 class Echo:
@@ -36,16 +38,10 @@ async def slack_api() -> AsyncIterator[FakeSlack]:
     await server.stop()
 
 
-async def _bot(make_runtime, api: FakeSlack, **extra: Any):
-    rt = await make_runtime(
-        slack_bot_token=SecretStr(fake.BOT_TOKEN),
-        slack_signing_secret=SecretStr(fake.SIGNING_SECRET),
-        slack_api_base_url=api.base_url,
-        **extra,
-    )
-    channel = build_channel(rt.settings)
-    rt.add_channels([channel])
-    await channel.start(rt)
+async def _bot(make_runtime, api: FakeSlack, **own: Any):
+    rt = await make_runtime()
+    channel = add_platform(rt, slack.PLATFORM, slack_settings(api.base_url, **own))
+    await channel.start()
     rt.use(brain=Echo())
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://bot"
@@ -167,7 +163,7 @@ async def test_rate_limited_and_server_errors_are_retried(make_runtime, slack_ap
 
 
 async def test_socket_mode_envelopes_are_acked_and_answered_once(make_runtime, slack_api) -> None:
-    rt, channel, _ = await _bot(make_runtime, slack_api, slack_app_token=SecretStr(fake.APP_TOKEN))
+    rt, channel, _ = await _bot(make_runtime, slack_api, app_token=SecretStr(fake.APP_TOKEN))
     await until(lambda: bool(slack_api.sockets))
     body = fake.event_body(fake.dm("socket hello"), event_id="EvS1")
     await slack_api.push_event(body, envelope_id="env-1")
@@ -218,7 +214,7 @@ async def test_events_and_interactions_without_a_listener_get_200(make_runtime, 
 
 
 async def test_socket_mode_acks_events_without_a_listener(make_runtime, slack_api) -> None:
-    _, channel, _ = await _bot(make_runtime, slack_api, slack_app_token=SecretStr(fake.APP_TOKEN))
+    _, channel, _ = await _bot(make_runtime, slack_api, app_token=SecretStr(fake.APP_TOKEN))
     await until(lambda: bool(slack_api.sockets))
     event = {"type": "app_home_opened", "user": "U123", "channel": "D123", "tab": "home"}
     await slack_api.push_event(fake.event_body(event, event_id="EvS9"), envelope_id="env-9")

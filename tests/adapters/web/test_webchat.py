@@ -11,13 +11,13 @@ import pytest
 import uvicorn
 import websockets
 
-from adapters.web import build_channel
-from adapters.web.channel import WebOutbound
+from adapters import web
 from bot.escalation.texts import CUSTOMER
 from bot.models import Address, Reply
 from bot.runtime import Runtime
 from bot.turn import Turn
 from service.app import create_app
+from service.plugins import add_platform
 from tests.helpers import until
 
 
@@ -48,9 +48,8 @@ async def replicas(make_runtime) -> AsyncIterator[list[tuple[Runtime, int]]]:
     out, servers = [], []
     for _ in range(2):
         rt = await make_runtime()
-        channel = build_channel(rt.settings)
-        rt.add_channels([channel])
-        await channel.start(rt)
+        channel = add_platform(rt, web.PLATFORM)
+        await channel.start()
         rt.use(brain=Echo())
         server, task, port = await _serve(rt)
         servers.append((server, task))
@@ -64,7 +63,7 @@ async def replicas(make_runtime) -> AsyncIterator[list[tuple[Runtime, int]]]:
 async def _subscribed(runtime: Runtime, cid: str) -> bool:
     """Whether a page's socket (on any replica) listens to the conversation's channel."""
     key = Address(platform="web", conversation_id=cid, user_id=cid, account="local").key
-    channel = WebOutbound(runtime.settings.redis_prefix).channel(key)
+    channel = runtime.keys.web_channel(key)
     return bool((await runtime.redis.pubsub_numsub(channel))[0][1])
 
 

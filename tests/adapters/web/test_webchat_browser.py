@@ -7,10 +7,11 @@ import shutil
 
 import pytest
 
-from adapters.web import build_channel
+from adapters import web
 from bot.escalation.texts import CUSTOMER
 from bot.models import Address, Button, Reply
 from bot.turn import Turn
+from service.plugins import add_platform
 from tests.adapters.web.test_webchat import _serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -41,9 +42,8 @@ async def test_chat_buttons_and_reload_in_chromium(make_runtime, tmp_path) -> No
     from playwright.async_api import async_playwright
 
     rt = await make_runtime()
-    channel = build_channel(rt.settings)
-    rt.add_channels([channel])
-    await channel.start(rt)
+    channel = add_platform(rt, web.PLATFORM)
+    await channel.start()
     rt.use(brain=MenuBot())
     server, task, port = await _serve(rt)
     try:

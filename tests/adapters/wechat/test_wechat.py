@@ -8,16 +8,17 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from adapters.wechat import build_channel
+from adapters import wechat
 from bot import metrics
 from bot.models import Button, Card
 from bot.turn import Turn
 from service.app import create_app
+from service.plugins import add_platform
 from tests.fakes import wechat as fake
 from tests.fakes.wechat import FakeWeChat
 from tests.helpers import settled
+from tests.platforms import wechat_settings
 
 
 class Echo:
@@ -40,23 +41,20 @@ async def wechat_api() -> AsyncIterator[FakeWeChat]:
 
 
 async def _bot(
-    make_runtime, api: FakeWeChat, *, aes: bool = False, brain: Any = None, **extra: Any
+    make_runtime,
+    api: FakeWeChat,
+    *,
+    aes: bool = False,
+    brain: Any = None,
+    # A passive reply is expected whenever the turn ends, however loaded the machine;
+    # the tests of the slow path set a short budget themselves.
+    reply_budget_s: float = 30.0,
+    **extra: Any,
 ):
-    overrides = {
-        "wechat_token": SecretStr(fake.TOKEN),
-        "wechat_app_id": fake.APP_ID,
-        "wechat_app_secret": SecretStr(fake.SECRET),
-        "wechat_api_base_url": api.base_url,
-        "wechat_aes_key": SecretStr(fake.AES_KEY) if aes else None,
-        # A passive reply is expected whenever the turn ends, however loaded the machine;
-        # the tests of the slow path set a short budget themselves.
-        "wechat_reply_budget_s": 30.0,
-        **extra,
-    }
-    runtime = await make_runtime(**overrides)
-    channel = build_channel(runtime.settings)
-    runtime.add_channels([channel])
-    await channel.start(runtime)
+    runtime = await make_runtime(**extra)
+    own = wechat_settings(api.base_url, aes=aes, reply_budget_s=reply_budget_s)
+    channel = add_platform(runtime, wechat.PLATFORM, own)
+    await channel.start()
     runtime.use(brain=brain or Echo())
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://bot"
@@ -110,9 +108,7 @@ async def test_safe_mode_round_trip(make_runtime, wechat_api) -> None:
 
 
 async def test_slow_turn_answers_success_then_sends_by_api(make_runtime, wechat_api) -> None:
-    rt, _, client = await _bot(
-        make_runtime, wechat_api, brain=Echo(delay=0.5), wechat_reply_budget_s=0.1
-    )
+    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.5), reply_budget_s=0.1)
     response = await _post(client, *fake.plain_post(fake.text_xml("o3", "慢一点", msg_id="3001")))
     assert response.text == "success"
     await settled(rt)
@@ -129,9 +125,7 @@ async def test_extra_replies_go_through_the_api(make_runtime, wechat_api) -> Non
 
 
 async def test_token_refresh_and_platform_errors(make_runtime, wechat_api) -> None:
-    rt, _, client = await _bot(
-        make_runtime, wechat_api, brain=Echo(delay=0.3), wechat_reply_budget_s=0.05
-    )
+    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.3), reply_budget_s=0.05)
     wechat_api.fail_next = [500, 429, "40001"]  # retried 5xx/429, then a token refresh
     await _post(client, *fake.plain_post(fake.text_xml("o5", "a", msg_id="5001")))
     await settled(rt)
@@ -140,9 +134,7 @@ async def test_token_refresh_and_platform_errors(make_runtime, wechat_api) -> No
 
 
 async def test_window_closed_is_reported_not_lost(make_runtime, wechat_api, caplog) -> None:
-    rt, _, client = await _bot(
-        make_runtime, wechat_api, brain=Echo(delay=0.3), wechat_reply_budget_s=0.05
-    )
+    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.3), reply_budget_s=0.05)
     wechat_api.fail_next = ["45015"]
     await _post(client, *fake.plain_post(fake.text_xml("o6", "late", msg_id="6001")))
     await settled(rt)
@@ -211,9 +203,7 @@ async def test_bad_bodies_get_4xx_never_500(
 
 
 async def test_retry_while_the_first_is_in_flight_gets_success(make_runtime, wechat_api) -> None:
-    rt, _, client = await _bot(
-        make_runtime, wechat_api, brain=Echo(delay=0.4), wechat_reply_budget_s=3.0
-    )
+    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.4), reply_budget_s=3.0)
     xml = fake.text_xml("o8", "在吗", msg_id="8001")
     first, retry = await asyncio.gather(
         _post(client, *fake.plain_post(xml)), _post(client, *fake.plain_post(xml))
@@ -277,9 +267,7 @@ async def test_quota_is_tracked_and_reported(make_runtime, wechat_api, caplog) -
 
 
 async def test_platform_quota_errcode_is_not_retried(make_runtime, wechat_api, caplog) -> None:
-    rt, _, client = await _bot(
-        make_runtime, wechat_api, brain=Echo(delay=0.3), wechat_reply_budget_s=0.05
-    )
+    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.3), reply_budget_s=0.05)
     wechat_api.fail_next = ["45047"]  # a retry would succeed (and show in `sent`): none may come
     await _post(client, *fake.plain_post(fake.text_xml("o10", "z", msg_id="10001")))
     await settled(rt)
@@ -289,9 +277,7 @@ async def test_platform_quota_errcode_is_not_retried(make_runtime, wechat_api, c
 
 
 async def test_persistent_5xx_is_retried_then_reported(make_runtime, wechat_api, caplog) -> None:
-    rt, _, client = await _bot(
-        make_runtime, wechat_api, brain=Echo(delay=0.2), wechat_reply_budget_s=0.05
-    )
+    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.2), reply_budget_s=0.05)
     wechat_api.fail_next = [500] * 10
     await _post(client, *fake.plain_post(fake.text_xml("o11", "down", msg_id="11001")))
     await settled(rt)
