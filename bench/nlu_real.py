@@ -20,6 +20,7 @@ import json
 import re
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,14 @@ def evaluate(
             g = [x for x, m in zip(gold, mask, strict=True) if m]
             q = [x for x, m in zip(pred, mask, strict=True) if m]
             out["subsets"].setdefault(name, {})[system] = figures(g, q) if g else None
+    out["confusions"] = {system: confusions(gold, pred) for system, pred in preds.items()}
     return out
+
+
+def confusions(gold: list[str], pred: list[str], top: int = 12) -> list[tuple[str, str, int]]:
+    """The commonest gold -> predicted mistakes: where training data is thin."""
+    counts = Counter((g, p) for g, p in zip(gold, pred, strict=True) if g != p)
+    return [(g, p, n) for (g, p), n in counts.most_common(top)]
 
 
 def print_report(report: dict[str, Any], systems: list[str]) -> None:
@@ -112,6 +120,9 @@ def print_report(report: dict[str, Any], systems: list[str]) -> None:
     print(f"\n{'recall per intent':<20}" + "".join(f"{s:>16}" for s in systems))
     for intent in report["recall"][systems[0]]:
         print(f"{intent:<20}" + "".join(f"{report['recall'][s][intent]:>16}" for s in systems))
+    for s in systems:
+        mistakes = ", ".join(f"{g}->{p} {n}" for g, p, n in report["confusions"][s])
+        print(f"\ncommonest mistakes, {s}: {mistakes}")
 
 
 def main() -> None:

@@ -91,8 +91,10 @@ class TicketActions:
         me = agent_id(session)
         if ticket.status != "claimed" or ticket.agent != me:
             return self._not_yours(ticket)
-        # the desk shows it in the thread (ConsoleStaff.agent_said), as it does a Slack reply
-        await self.desk.message(ticket, agent=me, agent_name=session.agent, text=text)
+        # the desk shows it in the thread (ConsoleStaff.agent_said) and in Slack or DingTalk
+        await self.desk.message(
+            ticket, agent=me, agent_name=session.agent, text=text, via="console"
+        )
         return JSONResponse({"ok": True})
 
     async def note(self, request: Request, session: Session) -> Response:
@@ -115,6 +117,7 @@ class TicketActions:
             agent=agent_id(session),
             agent_name=session.agent,
             text=text if is_note(text) else f"note: {text}",
+            via="console",
         )
         return JSONResponse({"ok": True})
 

@@ -21,7 +21,14 @@ from bot.escalation.staff import AgentWords
 from bot.escalation.texts import STAFF
 from bot.escalation.tickets import Ticket
 
-NOTICE_KEYS = ("unclaimed", "agent_idle", "window", "auto_resolved", "delivery_failed")
+NOTICE_KEYS = (
+    "unclaimed",
+    "agent_idle",
+    "window",
+    "auto_resolved",
+    "delivery_failed",
+    "after_hours",
+)
 # Slack mentions in the desk's texts mean nothing in the console
 _MENTION = re.compile(r"<@([^>]+)>")
 

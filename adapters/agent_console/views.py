@@ -58,6 +58,8 @@ def row(ticket: Ticket, thread: list[Entry]) -> dict[str, Any]:
         "satisfaction": ticket.satisfaction,
         "lang": ticket.summary.get("lang", ""),
         "preview": preview(ticket, thread),
+        # opened outside business hours: {"opens_at": ts, "opens": "09:00"}, else None
+        "after_hours": ticket.summary.get("after_hours"),
     }
 
 

@@ -5,6 +5,7 @@ about a ticket starts with ``[#<id>]`` and agents name the ticket in their
 commands (``@bot claim <id>``, ``@bot reply <id> <text>``, ``@bot close <id>``).
 The card's buttons send those commands back as messages (ActionCard
 ``dtmd://`` links). Everything is handled by :class:`bot.escalation.desk.Desk`.
+Replies and notes written in another staff channel are posted in the group too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from adapters.dingtalk.channel import DingTalkChannel
 from bot.escalation.desk import Desk
+from bot.escalation.staff import AgentWords, written_elsewhere
 from bot.escalation.texts import STAFF
 from bot.escalation.tickets import Ticket
 from bot.models import Button, InboundMessage, Reply
@@ -67,6 +69,15 @@ class DingTalkStaff:
         owner = f" · {ticket.agent_name}" if ticket.agent_name else ""
         await self.say(f"[#{ticket.id}] {ticket.status}{owner}")
 
+    async def agent_said(self, ticket: Ticket, words: AgentWords) -> None:
+        """A reply or note written in another staff channel, in the group.
+
+        The group shows its own agents' commands already; the robot's own posts
+        are not delivered back to it.
+        """
+        if words.via != "dingtalk":
+            await self.post(ticket, written_elsewhere(words))
+
     async def say(self, text: str) -> None:
         """Post ``text`` in the staff group."""
         await self.ding.outbound.send_group(self.group_id, Reply(text=text))
@@ -109,8 +120,9 @@ class DingTalkStaff:
         elif verb in CLOSE_WORDS:
             await self.desk.resolve(ticket, agent=agent)
         elif verb in NOTE_WORDS:
-            await self.desk.message(ticket, agent=agent, text=f"note: {' '.join(words[2:])}")
+            note = f"note: {' '.join(words[2:])}"
+            await self.desk.message(ticket, agent=agent, text=note, via="dingtalk")
         elif len(words) < 3:
             await self.say(STAFF["ding_help"])
         else:
-            await self.desk.message(ticket, agent=agent, text=words[2])
+            await self.desk.message(ticket, agent=agent, text=words[2], via="dingtalk")

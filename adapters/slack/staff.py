@@ -2,7 +2,9 @@
 
 Agents press **Claim** or **Resolve** on the card, and write in the ticket's
 thread: replies go to the customer, ``note:``/``//`` stay internal, ``close``
-resolves. Everything is handled by :class:`bot.escalation.desk.Desk`.
+resolves. Everything is handled by :class:`bot.escalation.desk.Desk`. Replies
+and notes written in another staff channel (the console) are posted in the
+ticket's thread, so agents here see them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from adapters.slack.channel import SlackChannel
 from bot.escalation.desk import Desk
+from bot.escalation.staff import AgentWords, written_elsewhere
 from bot.escalation.texts import STAFF
 from bot.escalation.tickets import Ticket
 
@@ -98,6 +101,15 @@ class SlackStaff:
             blocks=card(ticket),
         )
 
+    async def agent_said(self, ticket: Ticket, words: AgentWords) -> None:
+        """A reply or note written in another staff channel (the console), in the thread.
+
+        What was typed in the thread itself is there already. The bot's own posts
+        never come back as agent messages (the channel drops bot messages).
+        """
+        if words.via != "slack":
+            await self.post(ticket, written_elsewhere(words))
+
     async def say(self, text: str) -> None:
         """Post ``text`` in the staff channel itself (not in a ticket thread)."""
         await self.slack.client.chat_postMessage(channel=self.channel_id, text=text)
@@ -150,4 +162,6 @@ class SlackStaff:
         ticket = await self.desk.tickets.by_thread(thread) if thread else None
         if ticket is None:
             return  # chatter in the staff channel outside any ticket thread
-        await self.desk.message(ticket, agent=event.get("user", ""), text=event.get("text", ""))
+        await self.desk.message(
+            ticket, agent=event.get("user", ""), text=event.get("text", ""), via="slack"
+        )

@@ -5,8 +5,9 @@ someone else won, a reply to a customer whose platform is disabled or whose
 window closed) gets a clear answer in the staff channel; nothing is dropped
 silently. Messages starting with ``note:`` or ``//`` stay internal.
 
-Replies and notes are shown, with the agent's name, in every staff channel
-that keeps its own thread (the console), whichever channel they were typed in.
+Replies and notes are shown, with the agent's name, in every staff channel,
+whichever channel they were typed in: the console keeps its own thread of
+them, and Slack and DingTalk get those typed elsewhere.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Desk:
         assert ticket is not None
         await self.handoff.timers.cancel(ticket.id, "unclaimed")
         await self._agent_clock(ticket)
+        await self._customer_clock(ticket)
         await self.staff.update(ticket)
         await self.staff.post(ticket, STAFF["claimed"].format(agent=agent_name))
         await self._tell_customer(ticket, customer("joined", self._lang(ticket), agent=agent_name))
@@ -72,18 +74,22 @@ class Desk:
         return STAFF["claimed"].format(agent=agent_name)
 
     async def message(
-        self, ticket: Ticket, *, agent: str, text: str, agent_name: str | None = None
+        self, ticket: Ticket, *, agent: str, text: str, via: str, agent_name: str | None = None
     ) -> None:
         """An agent wrote in the ticket's thread: a note, a close, or a reply for the customer.
 
-        ``agent_name`` is the name to show; without it, the ticket's holder's name (a
-        Slack thread message carries only the user id).
+        ``via`` is the kind of staff channel it was written in (``console``, ``slack``,
+        ``dingtalk``), so the others can show it. ``agent_name`` is the name to show;
+        without it, the ticket's holder's name (a Slack thread message carries only the
+        user id).
         """
         stripped = text.strip()
         name = agent_name or (ticket.agent_name if agent == ticket.agent else "") or agent
         if is_note(stripped):
             await self.tickets.add_event(ticket, {"ts": time.time(), "event": "note", "by": agent})
-            await self._show(ticket, AgentWords(agent, name, note_body(stripped), note=True))
+            await self._show(
+                ticket, AgentWords(agent, name, note_body(stripped), note=True, via=via)
+            )
             return
         if stripped.lower() in CLOSE_WORDS:
             await self.resolve(ticket, agent=agent)
@@ -103,12 +109,12 @@ class Desk:
             ticket, {"ts": time.time(), "event": "agent_reply", "by": agent}
         )
         # shown before the relay, so a delivery failure notice follows the reply it is about
-        await self._show(ticket, AgentWords(agent, name, stripped, note=False))
+        await self._show(ticket, AgentWords(agent, name, stripped, note=False, via=via))
         await self._agent_clock(ticket)
         await self._tell_customer(ticket, stripped)
 
     async def _show(self, ticket: Ticket, words: AgentWords) -> None:
-        """Tell the staff channels that keep their own thread what an agent wrote."""
+        """Tell the staff channels what an agent wrote (each skips what it shows already)."""
         if isinstance(self.staff, ShowsAgentWords):
             await self.staff.agent_said(ticket, words)
 
@@ -168,7 +174,7 @@ class Desk:
                     agent=ticket.agent, id=ticket.id, minutes=int(policy.agent_idle_min)
                 ),
             )
-        elif kind == "customer_idle":
+        elif kind == "customer_idle" and ticket.status == "claimed":
             await self.staff.post(
                 ticket, STAFF["auto_resolved"].format(minutes=int(policy.customer_idle_min))
             )
@@ -181,6 +187,17 @@ class Desk:
     async def _agent_clock(self, ticket: Ticket) -> None:
         await self.handoff.timers.schedule(
             ticket.id, "agent_idle", self.handoff.clock() + self.handoff.policy.agent_idle_min * 60
+        )
+
+    async def _customer_clock(self, ticket: Ticket) -> None:
+        """From the claim on, a customer who stops answering gets the ticket auto-resolved.
+
+        Not before: a customer waiting for an agent (overnight, outside business
+        hours) is not idle, and their ticket must still be there when agents come in.
+        """
+        minutes = self.handoff.policy.customer_idle_min
+        await self.handoff.timers.schedule(
+            ticket.id, "customer_idle", self.handoff.clock() + minutes * 60
         )
 
     async def rate(self, ticket: Ticket, score: int) -> None:

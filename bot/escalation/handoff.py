@@ -64,6 +64,8 @@ class EscalationHandoff:
         ctx = turn.context
         assert ctx is not None
         history = ctx.history[-self.transcript_lines :]
+        now = self.clock()
+        after_hours = self._after_hours(now)
         ticket = await self.tickets.create(
             conversation=turn.conversation,
             address=turn.message.address.to_dict(),
@@ -76,6 +78,7 @@ class EscalationHandoff:
                 },
                 "platform": turn.message.platform,
                 "lang": ctx.lang,
+                **({"after_hours": after_hours} if after_hours else {}),
             },
             transcript=[f"{h['role']}: {self.mask(str(h['text']))}" for h in history],
         )
@@ -83,11 +86,17 @@ class EscalationHandoff:
         await self.tickets.save(ticket)
         ctx.mode, ctx.ticket_id = "human", ticket.id
         ctx.reset_flow()
-        now = self.clock()
-        if self.policy.hours.is_open(now):
+        if after_hours is None:
             turn.say(customer("asked", ctx.lang, id=ticket.id, minutes=self.policy.wait_min))
         else:
             turn.say(customer("after_hours", ctx.lang, id=ticket.id, hours=self.policy.hours_text))
+            # posted once, by the replica that opens the ticket, like a timer's notice
+            await self.staff.post(
+                ticket,
+                STAFF["after_hours"].format(
+                    hours=self.policy.hours_text, opens=after_hours["opens"]
+                ),
+            )
         await self._schedule_open(ticket, now)
         self.record(ticket.id, turn.conversation, turn.message.platform, "opened", reason=reason)
         log.info(
@@ -95,12 +104,25 @@ class EscalationHandoff:
             extra={"ticket": ticket.id, "conversation": turn.conversation, "reason": reason},
         )
 
+    def _after_hours(self, now: float) -> dict[str, float | str] | None:
+        """When agents are next in, for a ticket opened now; None during business hours.
+
+        Kept in the ticket's summary (a field of its own would break replicas still
+        running the previous version during a rolling update), so staff channels can
+        show it while the ticket waits.
+        """
+        hours = self.policy.hours
+        if hours.is_open(now):
+            return None
+        opens_at = hours.next_open(now)
+        return {"opens_at": opens_at, "opens": hours.clock(opens_at)}
+
     async def _schedule_open(self, ticket: Ticket, now: float) -> None:
         p = self.policy
         await self.timers.schedule(
             ticket.id, "unclaimed", p.hours.next_open(now) + p.unclaimed_min * 60
         )
-        await self.timers.schedule(ticket.id, "customer_idle", now + p.customer_idle_min * 60)
+        # customer_idle starts with the claim (Desk.claim): waiting for an agent is not idling
         await self._window_restarts(ticket, now)
 
     async def _window_restarts(self, ticket: Ticket, now: float) -> None:
@@ -125,9 +147,10 @@ class EscalationHandoff:
         # Appended in place: a whole-ticket save here could undo a claim made meanwhile.
         await self.tickets.add_event(ticket, {"ts": time.time(), "event": "customer_message"})
         now = self.clock()
-        await self.timers.schedule(
-            ticket.id, "customer_idle", now + self.policy.customer_idle_min * 60
-        )
+        if ticket.status == "claimed":  # the customer answers the agent: not idle
+            await self.timers.schedule(
+                ticket.id, "customer_idle", now + self.policy.customer_idle_min * 60
+            )
         await self._window_restarts(ticket, now)
 
     async def take_rating(self, turn: Turn) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
+from bot.escalation.texts import STAFF, STAFF_CHANNEL_NAMES
 from bot.escalation.tickets import Ticket
 
 if TYPE_CHECKING:
@@ -39,18 +40,28 @@ class AgentWords:
     agent_name: str
     text: str
     note: bool
+    via: str  # the kind of staff channel it was written in: console, slack or dingtalk
 
 
 @runtime_checkable
 class ShowsAgentWords(Protocol):
-    """A staff channel that keeps its own copy of the thread (the console).
+    """A staff channel that shows what agents wrote, wherever they wrote it.
 
-    Slack and DingTalk show what agents typed there already; a channel with a
-    thread of its own must be told, or it misses what was written elsewhere.
+    The console keeps its own thread, so it shows everything, its own agents'
+    words included. Slack and DingTalk show what was typed there already; they
+    show only what was written in another staff channel, so agents there see
+    what a console agent answered.
     """
 
     async def agent_said(self, ticket: Ticket, words: AgentWords) -> None:
-        """Show ``words`` in the ticket's thread."""
+        """Show ``words`` in the ticket's thread (unless this channel shows them already)."""
+
+
+def written_elsewhere(words: AgentWords) -> str:
+    """How a platform staff channel shows ``words`` written in another staff channel."""
+    key = "agent_note" if words.note else "agent_reply"
+    via = STAFF_CHANNEL_NAMES.get(words.via, words.via)
+    return STAFF[key].format(agent=words.agent_name, via=via, text=words.text)
 
 
 class AttachableStaff(StaffChannel, Protocol):

@@ -112,3 +112,10 @@ class BusinessHours:
         if opening <= local:
             opening += dt.timedelta(days=1)
         return opening.timestamp()
+
+    def clock(self, at: float) -> str:
+        """``at`` as the hour and minute in the business time zone (``09:00``).
+
+        Enough to name the next opening, which is always within a day.
+        """
+        return dt.datetime.fromtimestamp(at, self.zone).strftime("%H:%M")

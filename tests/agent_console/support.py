@@ -35,7 +35,7 @@ async def console_replica(
     rt = await make_runtime(
         escalation_channel=overrides.pop("escalation_channel", "console"),
         # the scenario must not depend on the hour it runs at
-        business_hours="00:00-23:59:59",
+        business_hours=overrides.pop("business_hours", "00:00-23:59:59"),
         **overrides,
     )
     channels = [add_platform(rt, web.PLATFORM)]

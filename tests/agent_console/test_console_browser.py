@@ -3,7 +3,8 @@
 The customer asks for a person in the web chat on replica B; alice (replica A)
 and bob (replica B) both press Claim at once; exactly one wins and both
 screens agree; the winner's reply reaches the customer, and Resolve asks for a
-rating. Set AGENT_CONSOLE_SCREENSHOTS=<dir> to keep the screenshots (README).
+rating. A ticket opened outside business hours carries a badge with the
+opening time. Set AGENT_CONSOLE_SCREENSHOTS=<dir> to keep the screenshots (README).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.adapters.web.test_webchat import _serve
 from tests.adapters.web.test_webchat_browser import CHROMIUM, FLAGS
-from tests.agent_console.support import PASSWORD, add_agent
+from tests.agent_console.support import PASSWORD, add_agent, console_replica
+from tests.escalation.support import closed_now
 from tests.helpers import settled
 
 pytestmark = pytest.mark.skipif(
@@ -103,3 +106,41 @@ async def _until_claimed(rt: Any, ticket_id: str) -> None:
         return (await rt.route.handoff.tickets.get(ticket_id)).status == "claimed"
 
     await until(claimed)
+
+
+async def test_a_ticket_opened_outside_business_hours_has_a_badge(
+    make_runtime, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    hours, opens = closed_now()
+    rt, _client = await console_replica(make_runtime, business_hours=hours)
+    server, task, port = await _serve(rt)
+    await add_agent(rt, "alice")
+    shots = Path(os.environ.get("AGENT_CONSOLE_SCREENSHOTS", tmp_path))
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            alice = await _sign_in(browser, port, "alice")
+            customer = await browser.new_page(viewport={"width": 480, "height": 720})
+            await customer.goto(f"http://127.0.0.1:{port}/")
+            await customer.fill("#text", "转人工")
+            await customer.press("#text", "Enter")
+            await customer.wait_for_selector(".msg >> text=非工作时间", **WAIT)
+
+            badge = f"非工作时间 · {opens} 上班"
+            await alice.wait_for_selector(f"#list .badge.hours >> text={badge}", **WAIT)
+            await alice.click("#list button")
+            await alice.wait_for_selector(f"#d-hours >> text={badge}", **WAIT)
+            await alice.wait_for_selector(f".e.notice >> text={opens} 上班后处理", **WAIT)
+            await alice.screenshot(path=str(shots / "agent-console-after-hours.png"))
+            await alice.click("#lang")
+            await alice.wait_for_selector(
+                f"#d-hours >> text=outside business hours — opens {opens}", **WAIT
+            )
+            await alice.screenshot(path=str(shots / "agent-console-after-hours-en.png"))
+            await browser.close()
+    finally:
+        server.should_exit = True
+        await task
+    await settled(rt)

@@ -1,9 +1,9 @@
-"""What the console's ticket view shows besides its own actions.
+"""What the console's ticket view shows besides its own actions, and what Slack is shown.
 
-Replies and notes typed in another staff channel (a Slack ticket thread), the
-hand-over history as roles the page can label in its language, and a WeChat
-customer's remaining window and send quota. Signed webhooks, fake platform
-APIs, real Redis.
+Replies and notes typed in another staff channel (a Slack ticket thread), and
+the console's own in that Slack thread; the hand-over history as roles the page
+can label in its language, and a WeChat customer's remaining window and send
+quota. Signed webhooks, fake platform APIs, real Redis.
 """
 
 from __future__ import annotations
@@ -46,8 +46,10 @@ async def _slack_claim(client: httpx.AsyncClient, ticket_id: str) -> None:
     assert (await client.post("/webhooks/slack/events", content=body, headers=headers)).is_success
 
 
-async def _slack_thread(client: httpx.AsyncClient, thread: str, text: str, ts: str) -> None:
-    """Bob types ``text`` in the ticket's Slack thread."""
+async def _slack_thread(
+    client: httpx.AsyncClient, thread: str, text: str, ts: str, **extra: str
+) -> None:
+    """Bob types ``text`` in the ticket's Slack thread (``extra``: other event fields)."""
     message = {
         "type": "message",
         "channel": STAFF,
@@ -56,6 +58,7 @@ async def _slack_thread(client: httpx.AsyncClient, thread: str, text: str, ts: s
         "text": text,
         "ts": ts,
         "thread_ts": thread,
+        **extra,
     }
     body, headers = _slack_body(message, event=True)
     assert (await client.post("/webhooks/slack/events", content=body, headers=headers)).is_success
@@ -92,6 +95,51 @@ async def test_slack_thread_replies_and_notes_show_in_the_console(make_runtime, 
         await until(shown)
         assert not any("老客户" in t for t in wechat.texts())  # the note stays internal
         await settled(rt)
+    finally:
+        await slack.stop()
+
+
+async def test_console_replies_and_notes_show_in_the_slack_thread(make_runtime, wechat) -> None:
+    slack = await FakeSlack().start()
+    try:
+        rt, client = await console_replica(
+            make_runtime, wechat, slack, escalation_channel="console,slack:CSTAFF"
+        )
+        await add_agent(rt, "alice")
+        csrf = await agent(client, "alice")
+        await wechat_says(client, "转人工", "8351")
+        (ticket,) = await rt.route.handoff.tickets.all()
+        path = f"/tickets/{ticket.id}"
+        await post(client, csrf, f"{path}/claim")
+        assert (await post(client, csrf, f"{path}/reply", {"text": "在的，马上帮您查"})).is_success
+        assert (await post(client, csrf, f"{path}/note", {"text": "老客户"})).is_success
+        await until(lambda: "在的，马上帮您查" in wechat.texts())
+
+        def in_thread() -> list[str]:
+            return [
+                a["text"]
+                for m, a in slack.calls
+                if m == "chat.postMessage" and a.get("thread_ts") == ticket.staff_thread
+            ]
+
+        reply = "alice (in the agent console) to the customer: 在的，马上帮您查"
+        note = "Internal note by alice (in the agent console): 老客户"
+        assert in_thread().count(reply) == 1 and in_thread().count(note) == 1
+
+        # Slack sends the bot's own thread posts back as events: they are no agent's reply
+        await _slack_thread(client, ticket.staff_thread, reply, "2.1", bot_id="B1", user="UBOT")
+        # what bob types in the thread is in Slack already: only the console is told
+        await _slack_thread(client, ticket.staff_thread, "note: 已催仓库", "2.2")
+
+        async def bob_noted() -> bool:
+            return any(e.get("text") == "已催仓库" for e in await _thread(client, ticket.id))
+
+        await until(bob_noted)
+        await settled(rt)
+        assert not any("(in Slack)" in t or "nothing to do" in t for t in in_thread())
+        assert not any(e.get("agent") == "UBOT" for e in await _thread(client, ticket.id))
+        assert wechat.texts().count("在的，马上帮您查") == 1
+        assert not any("老客户" in t or "已催仓库" in t for t in wechat.texts())
     finally:
         await slack.stop()
 

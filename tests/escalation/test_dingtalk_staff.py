@@ -1,5 +1,7 @@
 """A DingTalk customer asks for a human; agents work the ticket in a DingTalk group.
 
+With the console as well, what console agents write is posted in the group too.
+
 Real Stream frames from the fake DingTalk gateway, the fake robot APIs, real Redis.
 """
 
@@ -9,12 +11,15 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from adapters import dingtalk
+from service.app import create_app
 from service.escalation import build_handoff
 from service.plugins import add_platform
 from tests.adapters.dingtalk.support import start_connected
+from tests.agent_console.support import add_agent, agent, post
 from tests.escalation.support import Brain
 from tests.fakes import dingtalk as fake
 from tests.fakes.dingtalk import FakeDingTalk
@@ -32,8 +37,10 @@ def ding() -> Iterator[FakeDingTalk]:
     server.stop()
 
 
-async def _bot(make_runtime: Any, ding: FakeDingTalk) -> tuple[Any, Any]:
-    rt = await make_runtime(escalation_channel=f"dingtalk:{GROUP}", business_hours="00:00-23:59:59")
+async def _bot(
+    make_runtime: Any, ding: FakeDingTalk, staff: str = f"dingtalk:{GROUP}"
+) -> tuple[Any, Any]:
+    rt = await make_runtime(escalation_channel=staff, business_hours="00:00-23:59:59")
     channel = add_platform(rt, dingtalk.PLATFORM, dingtalk_settings(ding.base_url))
     await start_connected(channel, rt, ding)  # the fake holds the socket, not only the bot
     rt.use(brain=Brain(), handoff=build_handoff(rt))
@@ -129,4 +136,40 @@ async def test_bad_commands_get_a_clear_answer(make_runtime: Any, ding: FakeDing
     _agent(ding, "reply T-NOPE hi", "b3", "alice", "Alice")
     await _until(lambda: sum("No ticket T-NOPE" in t for t in _group_texts(ding)) == 2)
     await settled(rt)
+    await channel.stop()
+
+
+async def test_console_replies_and_notes_show_in_the_group(
+    make_runtime: Any, ding: FakeDingTalk
+) -> None:
+    rt, channel = await _bot(make_runtime, ding, staff=f"console,dingtalk:{GROUP}")
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://bot"
+    )
+    await add_agent(rt, "alice")
+    csrf = await agent(client, "alice")
+    _customer(ding, "转人工", "d1")
+    await _until(lambda: any("New ticket" in t for t in _group_texts(ding)))
+    (ticket,) = await rt.route.handoff.tickets.all()
+    path = f"/tickets/{ticket.id}"
+    assert (await post(client, csrf, f"{path}/claim")).status_code == 200
+    await post(client, csrf, f"{path}/reply", {"text": "您好，我来查一下"})
+    await post(client, csrf, f"{path}/note", {"text": "VIP 客户"})
+    await _until(lambda: "您好，我来查一下" in _customer_texts(ding))
+    reply = f"[#{ticket.id}] alice (in the agent console) to the customer: 您好，我来查一下"
+    note = f"[#{ticket.id}] Internal note by alice (in the agent console): VIP 客户"
+    await _until(lambda: reply in _group_texts(ding) and note in _group_texts(ding))
+
+    # a note typed in the group is in the group already: only the console is told
+    _agent(ding, f"note {ticket.id} 已催仓库", "d2", "bob", "Bob")
+
+    async def in_console() -> bool:
+        thread = (await client.get(f"/agent/api{path}")).json()["thread"]
+        return any(e["kind"] == "note" and e["text"] == "已催仓库" for e in thread)
+
+    await _until(in_console)
+    await settled(rt)
+    assert not any("(in DingTalk)" in t for t in _group_texts(ding))
+    assert _group_texts(ding).count(reply) == 1 and _group_texts(ding).count(note) == 1
+    assert not any("VIP" in t or "已催仓库" in t for t in _customer_texts(ding))
     await channel.stop()

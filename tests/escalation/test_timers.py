@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 
 from bot.escalation.timers import BusinessHours
+from tests.escalation.support import closed_now
 from tests.escalation.test_wechat_to_slack import (
     STAFF,
     _click,
@@ -67,11 +68,19 @@ async def test_agent_reminder_and_customer_idle_auto_resolve(make_runtime, fakes
     await settled(rt)
 
 
-async def test_outside_business_hours_the_customer_is_told(make_runtime, fakes) -> None:
+async def test_outside_business_hours_the_customer_is_told_and_so_are_agents(
+    make_runtime, fakes
+) -> None:
     wechat, slack = fakes
-    rt, bot = await _replica(make_runtime, wechat, slack, business_hours="00:00-00:00:01")
+    hours, opens = closed_now()
+    rt, bot = await _replica(make_runtime, wechat, slack, business_hours=hours)
     told = await _wechat(bot, "转人工", "8201")
     assert "非工作时间" in told
+    ticket = (await rt.route.handoff.tickets.all("pending"))[0]
+    said = _thread_texts(slack, ticket.staff_thread)
+    assert said == [
+        f"Opened outside business hours ({hours} Asia/Shanghai); agents are in from {opens}."
+    ]
     await settled(rt)
 
 
@@ -83,5 +92,6 @@ def test_business_hours_next_opening() -> None:
     assert dt.datetime.fromtimestamp(hours.next_open(evening), zone) == dt.datetime(
         2026, 11, 23, 9, 0, tzinfo=zone
     )
+    assert hours.clock(hours.next_open(evening)) == "09:00"
     noon = dt.datetime(2026, 11, 22, 12, 0, tzinfo=zone).timestamp()
     assert hours.is_open(noon) and hours.next_open(noon) == noon
