@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters import dingtalk, slack, web, wechat
+from adapters import dingtalk, feishu, slack, web, wechat, wecom
 from adapters.agent_console import STAFF as AGENT_CONSOLE
 from bot.channels import Platform, StaffSide
 
@@ -21,6 +21,8 @@ PLATFORMS: tuple[Platform[Any], ...] = (
     wechat.PLATFORM,
     slack.PLATFORM,
     dingtalk.PLATFORM,
+    wecom.PLATFORM,
+    feishu.PLATFORM,
 )
 
 # Staff channels that are no platform (named alone in ESCALATION_CHANNEL).

@@ -78,12 +78,14 @@ class StaffSide:
     """A staff channel for escalation, named in ``ESCALATION_CHANNEL`` as ``kind`` or ``kind:id``.
 
     ``id_hint`` says what the id is (``channel id``); empty, the kind takes no id
-    (the agent console). ``build`` is called only for a named, usable kind, and
-    imports the platform's SDK itself.
+    (the agent console). ``title`` is how staff texts name the channel ("alice (in
+    Slack)"); empty, the kind capitalised. ``build`` is called only for a named,
+    usable kind, and imports the platform's SDK itself.
     """
 
     build: StaffBuilder
     id_hint: str = ""
+    title: str = ""
 
 
 S = TypeVar("S", bound=PlatformSettings)

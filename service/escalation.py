@@ -10,7 +10,7 @@ from bot.channels import Channel
 from bot.escalation import StaffTarget, open_desk, parse_escalation_channels
 from bot.escalation.staff import AttachableStaff
 from bot.runtime import Runtime
-from service.plugins import staff_kinds, staff_sides
+from service.plugins import staff_kinds, staff_sides, staff_titles
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def build_handoff(runtime: Runtime) -> Handoff:
             f"no usable staff channel in {setting!r}" if targets else "ESCALATION_CHANNEL is empty"
         )
         return NoHandoff(why, contact)
-    return open_desk(runtime, [_staff(runtime, t) for t in usable])
+    return open_desk(runtime, [_staff(runtime, t) for t in usable], staff_titles())
 
 
 def _usable(runtime: Runtime, target: StaffTarget) -> bool:

@@ -63,6 +63,11 @@ def staff_sides() -> dict[str, StaffSide]:
     return sides
 
 
+def staff_titles() -> dict[str, str]:
+    """Kind -> how staff texts name it ("Slack"), for the kinds whose plug-in says so."""
+    return {kind: side.title for kind, side in staff_sides().items() if side.title}
+
+
 def staff_kinds() -> Mapping[str, str]:
     """Kind -> what its id is ("" for a kind that takes none), for the setting's parser."""
     return {kind: side.id_hint for kind, side in staff_sides().items()}

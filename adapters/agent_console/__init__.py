@@ -54,7 +54,7 @@ def _staff(target: str, host: Host, channel: Channel | None) -> AttachableStaff:
 
 
 # ``console`` in ESCALATION_CHANNEL: takes no id, needs no platform
-STAFF = StaffSide(build=_staff)
+STAFF = StaffSide(build=_staff, title="the agent console")
 
 
 async def _hint(host: Host) -> None:

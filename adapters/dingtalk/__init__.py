@@ -51,5 +51,5 @@ PLATFORM = Platform(
     settings=DingTalkSettings,
     enabled=enabled,
     build=_build,
-    staff=StaffSide(build=_staff, id_hint="group conversation id"),
+    staff=StaffSide(build=_staff, id_hint="group conversation id", title="DingTalk"),
 )

@@ -52,5 +52,5 @@ PLATFORM = Platform(
     settings=SlackSettings,
     enabled=enabled,
     build=_build,
-    staff=StaffSide(build=_staff, id_hint="channel id"),
+    staff=StaffSide(build=_staff, id_hint="channel id", title="Slack"),
 )

@@ -65,11 +65,16 @@ def parse_escalation_channels(value: str | None, kinds: Mapping[str, str]) -> li
     return targets
 
 
-def open_desk(runtime: Runtime, staffs: Sequence[AttachableStaff]) -> EscalationHandoff:
+def open_desk(
+    runtime: Runtime,
+    staffs: Sequence[AttachableStaff],
+    titles: Mapping[str, str] | None = None,
+) -> EscalationHandoff:
     """Tickets in Redis, shown in ``staffs``: the desk attached and the ticket timers running.
 
-    The composition root chooses the staff channels (``service/escalation.py``);
-    everything from here on is the same whichever they are.
+    The composition root chooses the staff channels (``service/escalation.py``) and
+    gives their ``titles`` (kind -> name in texts, from the plug-ins); everything
+    from here on is the same whichever they are.
     """
     from bot.escalation.desk import Desk
     from bot.escalation.handoff import EscalationHandoff
@@ -89,7 +94,7 @@ def open_desk(runtime: Runtime, staffs: Sequence[AttachableStaff]) -> Escalation
         mask=runtime.settings.escalation_mask_pii,
         satisfaction=runtime.settings.escalation_satisfaction,
     )
-    desk = Desk(runtime, handoff)
+    desk = Desk(runtime, handoff, titles)
     staff.attach(desk)
     timers.handler = desk.on_timer
     runtime.add_service("ticket-timers", start=timers.start, stop=timers.stop)

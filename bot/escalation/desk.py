@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 from bot.errors import DeliveryError
 from bot.escalation.handoff import EscalationHandoff
@@ -44,8 +45,15 @@ def note_body(text: str) -> str:
 class Desk:
     """Agent actions, shared by every staff-channel implementation."""
 
-    def __init__(self, runtime: Runtime, handoff: EscalationHandoff) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        handoff: EscalationHandoff,
+        titles: Mapping[str, str] | None = None,
+    ) -> None:
         self.runtime = runtime
+        # staff-channel kind -> the name texts give it (the plug-ins' StaffSide.title)
+        self.titles = dict(titles or {})
         self.handoff = handoff
         self.tickets = handoff.tickets
         self.staff = handoff.staff
@@ -87,9 +95,9 @@ class Desk:
         name = agent_name or (ticket.agent_name if agent == ticket.agent else "") or agent
         if is_note(stripped):
             await self.tickets.add_event(ticket, {"ts": time.time(), "event": "note", "by": agent})
-            await self._show(
-                ticket, AgentWords(agent, name, note_body(stripped), note=True, via=via)
-            )
+            title = self.titles.get(via, "")
+            words = AgentWords(agent, name, note_body(stripped), True, via, via_title=title)
+            await self._show(ticket, words)
             return
         if stripped.lower() in CLOSE_WORDS:
             await self.resolve(ticket, agent=agent)
@@ -109,7 +117,8 @@ class Desk:
             ticket, {"ts": time.time(), "event": "agent_reply", "by": agent}
         )
         # shown before the relay, so a delivery failure notice follows the reply it is about
-        await self._show(ticket, AgentWords(agent, name, stripped, note=False, via=via))
+        words = AgentWords(agent, name, stripped, False, via, via_title=self.titles.get(via, ""))
+        await self._show(ticket, words)
         await self._agent_clock(ticket)
         await self._tell_customer(ticket, stripped)
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
-from bot.escalation.texts import STAFF, STAFF_CHANNEL_NAMES
+from bot.escalation.texts import STAFF
 from bot.escalation.tickets import Ticket
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ class AgentWords:
     agent_name: str
     text: str
     note: bool
-    via: str  # the kind of staff channel it was written in: console, slack or dingtalk
+    via: str  # the kind of staff channel it was written in: console, slack, dingtalk, ...
+    via_title: str = ""  # how texts name that channel (its StaffSide.title), when it has one
 
 
 @runtime_checkable
@@ -60,7 +61,7 @@ class ShowsAgentWords(Protocol):
 def written_elsewhere(words: AgentWords) -> str:
     """How a platform staff channel shows ``words`` written in another staff channel."""
     key = "agent_note" if words.note else "agent_reply"
-    via = STAFF_CHANNEL_NAMES.get(words.via, words.via)
+    via = words.via_title or words.via.capitalize()
     return STAFF[key].format(agent=words.agent_name, via=via, text=words.text)
 
 

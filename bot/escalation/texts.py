@@ -58,11 +58,10 @@ STAFF = {
     "ding_card": "New ticket {id} ({reason})\n{platform} user {user}\nintents: {intents}\n"
     "slots: {slots}\n{transcript}\nClaim: @bot claim {id}",
     "after_hours": "Opened outside business hours ({hours}); agents are in from {opens}.",
-    # what an agent wrote in another staff channel ({via}: one of STAFF_CHANNEL_NAMES)
+    # what an agent wrote in another staff channel ({via}: its plug-in's StaffSide.title)
     "agent_reply": "{agent} (in {via}) to the customer: {text}",
     "agent_note": "Internal note by {agent} (in {via}): {text}",
 }
-STAFF_CHANNEL_NAMES = {"console": "the agent console", "slack": "Slack", "dingtalk": "DingTalk"}
 
 
 def customer(key: str, lang: str, **values: object) -> str:

@@ -26,7 +26,7 @@ from adapters import registry
 from bot.brain import EchoBrain
 from bot.channels import Channel, Limits, Platform, StaffSide
 from bot.escalation import timer_policy
-from bot.escalation.staff import AttachableStaff
+from bot.escalation.staff import AgentWords, AttachableStaff, written_elsewhere
 from bot.host import Host
 from bot.models import Address, InboundMessage, Reply
 from bot.outbound import Capabilities
@@ -34,7 +34,12 @@ from bot.settings import PlatformSettings, RateLimitRule, load_settings
 from service.app import create_app
 from service.cli.common import secret_values
 from service.escalation import staff_targets
-from service.plugins import add_enabled_platforms, enabled_platforms, platform_names
+from service.plugins import (
+    add_enabled_platforms,
+    enabled_platforms,
+    platform_names,
+    staff_titles,
+)
 
 
 class PadSettings(PlatformSettings):
@@ -101,7 +106,7 @@ PAD = Platform(
     settings=PadSettings,
     enabled=lambda s: s.secret is not None,
     build=PadChannel,
-    staff=StaffSide(build=_staff, id_hint="pad room"),
+    staff=StaffSide(build=_staff, id_hint="pad room", title="the pad room"),
 )
 
 
@@ -123,8 +128,16 @@ def test_settings_enable_it_and_every_list_names_it(
     assert "pad" in enabled_platforms(settings) and "pad" in platform_names()
     assert "s3cret-pad" in secret_values(settings)  # the log filter scrubs it too
     assert [str(t) for t in staff_targets("console,pad:room-1")] == ["console", "pad:room-1"]
+    assert staff_titles()["pad"] == "the pad room"  # how staff texts name its staff side
     with pytest.raises(ValueError, match=r"pad:<pad room>"):
         staff_targets("nowhere:1")
+
+
+def test_staff_texts_name_a_channel_by_its_plug_in_or_else_its_kind() -> None:
+    titled = AgentWords("U1", "alice", "hi", note=False, via="pad", via_title="the pad room")
+    assert written_elsewhere(titled) == "alice (in the pad room) to the customer: hi"
+    untitled = AgentWords("U1", "alice", "hi", note=True, via="pad")
+    assert written_elsewhere(untitled) == "Internal note by alice (in Pad): hi"
 
 
 async def test_its_route_is_served_and_replies_go_through_the_pipeline(
