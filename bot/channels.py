@@ -62,7 +62,12 @@ class Channel(Protocol):
         """HTTP routes this channel serves (may be empty)."""
 
     async def start(self) -> None:
-        """Open connections; called once the runtime is up."""
+        """Open connections; called once the runtime is up.
+
+        Only in the workers of ``bot serve --workers`` that own the replica's stream
+        connections (``STREAM_WORKERS``, default the first): whatever every worker
+        needs belongs in the constructor. ``stop`` is called in every worker.
+        """
 
     async def stop(self) -> None:
         """Close connections; called on shutdown."""

@@ -119,6 +119,10 @@ class Runtime:
         self._stopped = False
         # The NLU service, once a brain that has one is wired in (bot reload swaps its model).
         self.nlu: Any = None
+        # ``bot serve --workers``: this process's index, and whether it opens the channels'
+        # long-lived connections (a replica's other workers serve HTTP only, see start)
+        self.worker = 0
+        self.opens_streams = True
 
     @classmethod
     def create(cls, settings: Settings, *, redis: RedisHandle | None = None) -> Runtime:
@@ -174,7 +178,7 @@ class Runtime:
                 self.throttle.set_rule(channel.name, channel.limits.send_pace)
 
     async def start(self) -> None:
-        """Begin heartbeating, then open the channels' connections."""
+        """Begin heartbeating, then open the channels' connections (if this worker owns them)."""
         await self._beat()
         store = await open_store(
             database_url=self.settings.database_url, data_dir=self.settings.data_dir
@@ -183,12 +187,17 @@ class Runtime:
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="replica-heartbeat")
         for _, start, _ in self._services:
             await start()
-        for channel in self.channels:
+        # A channel's start only opens long-lived connections (Channel.start); the platforms
+        # spread messages over a replica's connections, so each worker opening its own would
+        # only multiply them (past Slack's 10 per app on a big machine).
+        for channel in self.channels if self.opens_streams else []:
             await channel.start()
         log.info(
             "runtime started",
             extra={
                 "replica": self.replica_id,
+                "worker": self.worker,
+                "streams": self.opens_streams,
                 "redis": self.redis_handle.description,
                 "platforms": self.outbound.platforms(),
             },

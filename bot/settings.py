@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     ack_budget_s: float = 2.5
     # past this many turns running, new messages get 503 / no ack and the platform retries later
     max_in_flight: int = Field(default=200, ge=1)
+    # bot serve's worker processes (None: the number of cores); see service/cli/workers.py
+    workers: int | None = Field(default=None, ge=1)
+    # how many of a replica's workers open the stream connections (Slack allows 10 per app)
+    stream_workers: int = Field(default=1, ge=1)
 
     # redis and conversation state
     redis_url: str | None = None

@@ -5,6 +5,10 @@ uvicorn's lifespan: a start-up error then reaches the ``bot`` command as one
 line (uvicorn would log it as a traceback), and the stop always runs. Once
 asked to stop, the process ends within ``shutdown_drain_s`` plus a few seconds,
 whatever stopped answering (:class:`_Server`).
+
+With ``--workers N`` (N > 1) this process becomes the parent of N such
+processes sharing the port (:mod:`service.cli.workers`); each of them runs the
+code below on the socket it inherited.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import asyncio
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
 from types import FrameType
 
@@ -21,9 +27,11 @@ import uvicorn
 
 from bot.redis_conn import stop_embedded
 from bot.runtime import STOP_GRACE_S, Runtime
+from bot.settings import Settings
 from service.app import create_app
 from service.bootstrap import build_runtime
 from service.cli.common import settings_from
+from service.cli.workers import Supervisor, worker_count
 
 log = logging.getLogger(__name__)
 # Past the drain budget and the runtime's own grace, the process exits regardless.
@@ -33,14 +41,48 @@ HARD_STOP_GRACE_S = STOP_GRACE_S + 2.0
 @click.command("serve")
 @click.option("--host", default=None, help="Interface to bind (default: setting HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default: setting PORT, 8000).")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Worker processes sharing the port (default: setting WORKERS, else the number of cores).",
+)
+@click.option("--worker-fd", default=None, type=int, hidden=True)  # set by the parent only
+@click.option("--worker-index", default=0, type=int, hidden=True)
+@click.option("--ready-fd", default=None, type=int, hidden=True)  # told once the runtime is up
 @click.pass_context
-def command(ctx: click.Context, host: str | None, port: int | None) -> None:
+def command(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    worker_fd: int | None,
+    worker_index: int,
+    ready_fd: int | None,
+) -> None:
     """Start the bot: webhooks, web chat, /healthz, /readyz and /metrics."""
     settings = settings_from(ctx)
+    config = _config(settings, host, port)
+    if worker_fd is None:
+        root = ctx.find_root().obj or {}
+        count = worker_count(settings, workers, root)
+        if count > 1:
+            sys.exit(Supervisor(settings, config, count, root).run())
     runtime = build_runtime(settings)
+    # a replica's stream connections (DingTalk stream, Slack Socket Mode, Feishu) are its
+    # first workers' only: as many connections per replica as with one process
+    runtime.worker = worker_index
+    runtime.opens_streams = worker_index < settings.stream_workers
     _reload_on_sighup(runtime)
-    config = uvicorn.Config(
-        create_app(runtime),
+    config.app = create_app(runtime)
+    sockets = None if worker_fd is None else [socket.socket(fileno=worker_fd)]
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(_serve(_Server(config, runtime), runtime, sockets, ready_fd))
+
+
+def _config(settings: Settings, host: str | None, port: int | None) -> uvicorn.Config:
+    return uvicorn.Config(
+        "unused",  # the app is set once the runtime is built (workers: in each worker)
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,  # uvicorn's loggers go through ours (JSON, PII masked)
@@ -48,17 +90,24 @@ def command(ctx: click.Context, host: str | None, port: int | None) -> None:
         lifespan="off",  # the runtime is started and stopped around the server, see _serve
         timeout_graceful_shutdown=max(1, round(settings.shutdown_drain_s)),
     )
-    asyncio.run(_serve(_Server(config, runtime), runtime))
 
 
-async def _serve(server: uvicorn.Server, runtime: Runtime) -> None:
+async def _serve(
+    server: uvicorn.Server,
+    runtime: Runtime,
+    sockets: list[socket.socket] | None,
+    ready_fd: int | None = None,
+) -> None:
     # uvicorn re-raises the stop signal once it is done; our handler keeps that
     # from killing the process before the runtime has stopped.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, server.handle_exit)
     try:
         await runtime.start()
-        await server.serve()
+        if ready_fd is not None:  # the parent starts the other workers now
+            os.write(ready_fd, b"1")
+            os.close(ready_fd)
+        await server.serve(sockets=sockets)
     finally:
         await runtime.stop()
 

@@ -95,6 +95,7 @@ class Replica:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    args: list[str] = field(default_factory=list)  # after ``bot serve``, e.g. --workers 2
 
     @property
     def url(self) -> str:
@@ -104,10 +105,16 @@ class Replica:
     def start(self, log_dir: Path) -> Replica:
         """Start; :meth:`wait_ready` waits for ``/readyz``."""
         self.log_path = log_dir / f"{self.name}.log"
-        env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        # one process per replica unless a test asks for workers: tests count replicas
+        env = {**os.environ, "WORKERS": "1", **self.env}
+        env.update(PORT=str(self.port), HOST="127.0.0.1")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(BOT), "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+                [str(BOT), "serve", *self.args],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         return self
 
