@@ -60,8 +60,8 @@ class Record:
             self.event,
             self.intent,
             self.confidence,
-            self.text,
-            json.dumps(self.data, ensure_ascii=False, default=str),
+            storable(self.text),
+            storable(json.dumps(self.data, ensure_ascii=False, default=str)),
         )
 
     @classmethod
@@ -82,3 +82,12 @@ class Record:
             text=row["text"] or "",
             data=json.loads(data) if isinstance(data, str) and data else {},
         )
+
+
+def storable(text: str) -> str:
+    """``text`` with lone surrogates as U+FFFD.
+
+    JSON from a platform may carry an escaped lone surrogate (``"\\ud800"``): a valid
+    Python string that no database driver can encode. Pairs are kept joined.
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

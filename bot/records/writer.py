@@ -81,5 +81,9 @@ class RecordWriter:
         try:
             await self.store.write(batch)
         except Exception:
+            if len(batch) > 1:  # one bad record must not take the others with it
+                for record in batch:
+                    await self._write([record])
+                return
             # The record is history, not hot state: log and go on rather than stall replies.
-            log.exception("writing %d records failed", len(batch))
+            log.exception("writing a %s record failed", batch[0].kind)

@@ -98,3 +98,21 @@ async def test_full_queue_is_counted_never_blocks(tmp_path: Path) -> None:
     reopened = await open_store(database_url=None, data_dir=tmp_path)
     assert len(await reopened.query()) == 2
     await reopened.close()
+
+
+async def test_a_lone_surrogate_is_stored_replaced_and_a_bad_record_drops_alone(
+    tmp_path: Path,
+) -> None:
+    # A platform's JSON may carry "\ud800": a valid str that no database driver encodes.
+    writer = RecordWriter()
+    writer.add(Record(kind="in", platform="t", conversation="c", text="hi \ud800", ts=1.0))
+    writer.add(Record(kind="in", platform="t", conversation="c\udfff", ts=2.0))  # key column
+    writer.add(Record(kind="out", platform="t", conversation="c", data={"x": "\ud800"}, ts=3.0))
+    store = await open_store(database_url=None, data_dir=tmp_path)
+    await writer.start(store)
+    await writer.stop()
+    reopened = await open_store(database_url=None, data_dir=tmp_path)
+    rows = await reopened.query()
+    await reopened.close()
+    assert [(r.kind, r.ts) for r in rows] == [("in", 1.0), ("out", 3.0)]
+    assert rows[0].text == "hi \ufffd" and rows[1].data == {"x": "\ufffd"}
