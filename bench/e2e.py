@@ -13,6 +13,10 @@ BERT-base-sized encoder (12 x 768, random weights: speed only) mixed in, so the
 transformer runs on every message. The NLU cache is off, so every message is
 parsed. Prints one table.
 
+The driver here is Python on the same cores, and costs as much as a replica;
+``bench/wechat_wrk.py`` measures one replica with ``wrk`` against the bare-echo
+floor instead (WeChat only, no retries or bursts).
+
     .venv/bin/python bench/e2e.py [--replicas 2] [--rates 300,500] [--seconds 15]
                                   [--bert --bert-rates 25,50]
 """

@@ -1,0 +1,84 @@
+-- Signed WeChat text messages for wrk, each with a MsgId never used before.
+--
+-- wrk's LuaJIT has no sha1, so bench/wechat_wrk.py signs a pool of query strings
+-- (timestamp, nonce, signature: plaintext mode signs only these, not the body) and
+-- writes them one a line to the pool file; this script takes them round-robin.
+-- The body is built here from a template so that every request carries its own
+-- MsgId (run base + a per-thread counter) and one of `users` senders: the pool
+-- can never run out, and no message is a retry of another.
+--
+--   wrk -s bench/wrk/wechat.lua URL -- POOL TEMPLATE USERS MSGID_BASE THREADS
+--
+-- TEMPLATE is the XML body with %s for the sender and %s for the MsgId.
+-- done() prints one JSON line starting with "RESULT " for the Python side.
+
+local threads = {}
+
+function setup(thread)
+  thread:set("thread_index", #threads)
+  table.insert(threads, thread)
+end
+
+local pool, template, users, base, nthreads
+-- globals, not locals: done() reads them from each thread with thread:get
+sent, passive, later, other = 0, 0, 0, 0
+
+local function read_all(path)
+  local f = assert(io.open(path, "rb"))
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+function init(args)
+  pool = {}
+  for line in io.lines(args[1]) do
+    table.insert(pool, line)
+  end
+  template = read_all(args[2])
+  users = tonumber(args[3])
+  base = tonumber(args[4])
+  nthreads = tonumber(args[5])
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "text/xml"
+end
+
+function request()
+  -- n is unique across threads: thread i sends i, i + T, i + 2T, ...
+  local n = sent * nthreads + thread_index
+  sent = sent + 1
+  local query = pool[(n % #pool) + 1]
+  local body = string.format(template, "wrk" .. (n % users), string.format("%.0f", base + n))
+  return wrk.format(nil, wrk.path .. "?" .. query, nil, body)
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    return -- counted by wrk as a status error
+  end
+  if body:find("<MsgType><![CDATA[text]]></MsgType>", 1, true)
+      and body:find("<Content><![CDATA[", 1, true) then
+    passive = passive + 1
+  elseif body == "success" then
+    later = later + 1 -- no passive reply in time: the answer goes through the API
+  else
+    other = other + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local totals = { passive = 0, later = 0, other = 0, sent = 0 }
+  for _, thread in ipairs(threads) do
+    for key, _ in pairs(totals) do
+      totals[key] = totals[key] + (thread:get(key) or 0)
+    end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+      .. '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, '
+      .. '"sent": %d, "passive": %d, "later": %d, "other": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout,
+    totals.sent, totals.passive, totals.later, totals.other))
+end
