@@ -22,6 +22,15 @@ from bot.escalation.tickets import Ticket
 CLAIM, RESOLVE = "claim_ticket", "resolve_ticket"
 
 
+def defused(text: str) -> str:
+    """``text`` without Slack's special mentions (``<!here>``, ``<!channel>``, ``<!everyone>``).
+
+    Staff posts carry what customers and agents typed; a customer must not be able
+    to notify the whole staff channel. The desk's own ``<@user>`` mentions stay.
+    """
+    return text.replace("<!", "&lt;!")
+
+
 def card(ticket: Ticket) -> list[dict[str, Any]]:
     """The ticket card: who, why, summary, recent transcript, and the buttons its status allows."""
     address = ticket.address
@@ -43,7 +52,9 @@ def card(ticket: Ticket) -> list[dict[str, Any]]:
         },
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": "\n".join(ticket.transcript[-8:]) or "-"}],
+            "elements": [
+                {"type": "mrkdwn", "text": defused("\n".join(ticket.transcript[-8:])) or "-"}
+            ],
         },
     ]
     buttons = []
@@ -90,7 +101,7 @@ class SlackStaff:
 
     async def post(self, ticket: Ticket, text: str) -> None:
         await self.slack.client.chat_postMessage(
-            channel=self.channel_id, thread_ts=ticket.staff_thread, text=text
+            channel=self.channel_id, thread_ts=ticket.staff_thread, text=defused(text)
         )
 
     async def update(self, ticket: Ticket) -> None:
@@ -112,7 +123,7 @@ class SlackStaff:
 
     async def say(self, text: str) -> None:
         """Post ``text`` in the staff channel itself (not in a ticket thread)."""
-        await self.slack.client.chat_postMessage(channel=self.channel_id, text=text)
+        await self.slack.client.chat_postMessage(channel=self.channel_id, text=defused(text))
 
     def attach(self, desk: Desk) -> None:
         """Route the card's buttons and the ticket threads to ``desk``."""

@@ -140,6 +140,12 @@ async def test_console_replies_and_notes_show_in_the_slack_thread(make_runtime, 
         assert not any(e.get("agent") == "UBOT" for e in await _thread(client, ticket.id))
         assert wechat.texts().count("在的，马上帮您查") == 1
         assert not any("老客户" in t or "已催仓库" in t for t in wechat.texts())
+
+        # a customer cannot notify the whole staff channel through the relay
+        await wechat_says(client, "<!channel> 人呢", "8352")
+        await until(lambda: any("人呢" in t for t in in_thread()))
+        assert not any("<!channel>" in t for t in in_thread())
+        assert any("&lt;!channel> 人呢" in t for t in in_thread())
     finally:
         await slack.stop()
 
