@@ -52,6 +52,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes import listen
+
 CLIENT_ID, CLIENT_SECRET, ROBOT = "dingtestapp", "dingtestsecret", "robot-1"
 
 
@@ -103,11 +105,7 @@ class FakeDingTalk:
         app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._send)
         app.router.add_post("/v1.0/robot/groupMessages/send", self._send)
         app.router.add_post("/session/{sid}", self._send)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._runner, self.base_url = self._loop.run_until_complete(listen(app))
         self._ready.set()
         if self.redeliver_after_s is not None:
             self._loop.create_task(self._redeliver_loop())

@@ -25,6 +25,8 @@ from aiohttp import web
 from Crypto.Cipher import AES
 from lark_oapi.ws.pb.pbbp2_pb2 import Frame
 
+from tests.fakes import listen
+
 APP_ID, APP_SECRET = "cli_test_app", "test-app-secret"
 VERIFICATION_TOKEN, ENCRYPT_KEY = "test-verification-token", "test-encrypt-key"
 BOT_OPEN_ID, TENANT = "ou_bot", "tenant-1"
@@ -47,12 +49,7 @@ class FakeFeishu:
         app.router.add_route("*", "/open-apis/{path:.*}", self._api)
         app.router.add_post("/callback/ws/endpoint", self._endpoint)
         app.router.add_get("/ws", self._socket)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.runner, self.base_url = await listen(app)
         return self
 
     async def stop(self) -> None:

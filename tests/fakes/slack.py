@@ -21,6 +21,8 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from tests.fakes import listen
+
 BOT_TOKEN, SIGNING_SECRET, BOT_USER, TEAM = (
     "xoxb-test-token",
     "test-signing-secret",
@@ -46,11 +48,8 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/link", self._socket)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/api/"  # type: ignore[union-attr]
+        self.runner, root = await listen(app)
+        self.base_url = f"{root}/api/"
         return self
 
     async def stop(self) -> None:

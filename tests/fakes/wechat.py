@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
+from tests.fakes import listen
+
 TOKEN, APP_ID, SECRET = "test-token", "wx0123456789abcdef", "test-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat issues them
 ACCOUNT = "gh_testaccount"
@@ -48,11 +50,7 @@ class FakeWeChat:
         app = web.Application()
         app.router.add_get("/cgi-bin/token", self._token)
         app.router.add_post("/cgi-bin/message/custom/send", self._send)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", port)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self.runner, self.base_url = await listen(app, port)
         return self
 
     async def stop(self) -> None:

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from adapters.wecom import WeComSettings
+from tests.fakes import listen
 
 CORP_ID, SECRET, TOKEN = "ww0123456789abcdef", "test-kf-secret", "test-wecom-token"
 AES_KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"  # 43 characters, as WeCom issues them
@@ -73,11 +74,7 @@ class FakeWeCom:
         app.router.add_post("/cgi-bin/kf/send_msg", self._send)
         app.router.add_post("/cgi-bin/kf/send_msg_on_event", self._on_event)
         app.router.add_post("/cgi-bin/kf/service_state/trans", self._trans)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", port)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self.runner, self.base_url = await listen(app, port)
         return self
 
     async def stop(self) -> None:
