@@ -3,71 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
-from adapters import wechat
 from bot import metrics
 from bot.models import Button, Card
 from bot.turn import Turn
-from service.app import create_app
-from service.plugins import add_platform
+from tests.adapters.wechat.support import Echo, bot, post
 from tests.fakes import wechat as fake
-from tests.fakes.wechat import FakeWeChat
 from tests.helpers import settled
-from tests.platforms import wechat_settings
-
-
-class Echo:
-    """A brain standing in for the dialog (adapter tests are about the platform)."""
-
-    def __init__(self, delay: float = 0.0, replies: int = 1) -> None:
-        self.delay, self.replies = delay, replies
-
-    async def respond(self, turn: Turn) -> None:
-        await asyncio.sleep(self.delay)
-        for i in range(self.replies):
-            turn.say(f"echo{i or ''}:{turn.message.text or turn.message.event}")
-
-
-@pytest.fixture
-async def wechat_api() -> AsyncIterator[FakeWeChat]:
-    server = await FakeWeChat().start()
-    yield server
-    await server.stop()
-
-
-async def _bot(
-    make_runtime,
-    api: FakeWeChat,
-    *,
-    aes: bool = False,
-    brain: Any = None,
-    # A passive reply is expected whenever the turn ends, however loaded the machine;
-    # the tests of the slow path set a short budget themselves.
-    reply_budget_s: float = 30.0,
-    **extra: Any,
-):
-    runtime = await make_runtime(**extra)
-    own = wechat_settings(api.base_url, aes=aes, reply_budget_s=reply_budget_s)
-    channel = add_platform(runtime, wechat.PLATFORM, own)
-    await channel.start()
-    runtime.use(brain=brain or Echo())
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://bot"
-    )
-    return runtime, channel, client
-
-
-async def _post(client: httpx.AsyncClient, query: dict[str, str], body: bytes) -> httpx.Response:
-    return await client.post("/webhooks/wechat", params=query, content=body)
 
 
 async def test_url_verification_echoes_and_forgeries_are_refused(make_runtime, wechat_api) -> None:
-    _, _, client = await _bot(make_runtime, wechat_api)
+    _, _, client = await bot(make_runtime, wechat_api)
     query, _ = fake.plain_post("")
     ok = await client.get("/webhooks/wechat", params={**query, "echostr": "abc123"})
     assert ok.status_code == 200 and ok.text == "abc123"
@@ -82,34 +31,34 @@ async def test_url_verification_echoes_and_forgeries_are_refused(make_runtime, w
 async def test_text_gets_a_passive_reply_and_a_retry_gets_no_second(
     make_runtime, wechat_api
 ) -> None:
-    _, _, client = await _bot(make_runtime, wechat_api)
+    _, _, client = await bot(make_runtime, wechat_api)
     xml = fake.text_xml("o1", "你好", msg_id="1001")
     sent_before = metrics.MESSAGES_OUT.labels("wechat")._value.get()
-    first = await _post(client, *fake.plain_post(xml))
+    first = await post(client, *fake.plain_post(xml))
     assert metrics.MESSAGES_OUT.labels("wechat")._value.get() == sent_before + 1  # counted once
     assert (
         first.status_code == 200
         and "echo:你好" in first.text
         and "<ToUserName><![CDATA[o1]]>" in first.text
     )
-    retry = await _post(client, *fake.plain_post(xml))  # WeChat's retry: same MsgId
+    retry = await post(client, *fake.plain_post(xml))  # WeChat's retry: same MsgId
     assert retry.text == "success"
     assert wechat_api.sent == []
 
 
 async def test_safe_mode_round_trip(make_runtime, wechat_api) -> None:
-    _, _, client = await _bot(make_runtime, wechat_api, aes=True)
+    _, _, client = await bot(make_runtime, wechat_api, aes=True)
     query, body = fake.aes_post(fake.text_xml("o2", "hello", msg_id="2001"))
-    response = await _post(client, query, body)
+    response = await post(client, query, body)
     assert response.status_code == 200 and "<Encrypt>" in response.text
     assert "echo:hello" in fake.decrypt_reply(response.text, query)
     tampered = {**query, "msg_signature": "0" * 40}
-    assert (await _post(client, tampered, body)).status_code == 403
+    assert (await post(client, tampered, body)).status_code == 403
 
 
 async def test_slow_turn_answers_success_then_sends_by_api(make_runtime, wechat_api) -> None:
-    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.5), reply_budget_s=0.1)
-    response = await _post(client, *fake.plain_post(fake.text_xml("o3", "慢一点", msg_id="3001")))
+    rt, _, client = await bot(make_runtime, wechat_api, brain=Echo(delay=0.5), reply_budget_s=0.1)
+    response = await post(client, *fake.plain_post(fake.text_xml("o3", "慢一点", msg_id="3001")))
     assert response.text == "success"
     await settled(rt)
     assert wechat_api.texts() == ["echo:慢一点"]
@@ -117,26 +66,26 @@ async def test_slow_turn_answers_success_then_sends_by_api(make_runtime, wechat_
 
 
 async def test_extra_replies_go_through_the_api(make_runtime, wechat_api) -> None:
-    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(replies=2))
-    response = await _post(client, *fake.plain_post(fake.text_xml("o4", "x", msg_id="4001")))
+    rt, _, client = await bot(make_runtime, wechat_api, brain=Echo(replies=2))
+    response = await post(client, *fake.plain_post(fake.text_xml("o4", "x", msg_id="4001")))
     assert "echo:x" in response.text
     await settled(rt)
     assert wechat_api.texts() == ["echo1:x"]
 
 
 async def test_token_refresh_and_platform_errors(make_runtime, wechat_api) -> None:
-    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.3), reply_budget_s=0.05)
+    rt, _, client = await bot(make_runtime, wechat_api, brain=Echo(delay=0.3), reply_budget_s=0.05)
     wechat_api.fail_next = [500, 429, "40001"]  # retried 5xx/429, then a token refresh
-    await _post(client, *fake.plain_post(fake.text_xml("o5", "a", msg_id="5001")))
+    await post(client, *fake.plain_post(fake.text_xml("o5", "a", msg_id="5001")))
     await settled(rt)
     assert wechat_api.texts() == ["echo:a"]
     assert wechat_api.token_fetches == 2
 
 
 async def test_window_closed_is_reported_not_lost(make_runtime, wechat_api, caplog) -> None:
-    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.3), reply_budget_s=0.05)
+    rt, _, client = await bot(make_runtime, wechat_api, brain=Echo(delay=0.3), reply_budget_s=0.05)
     wechat_api.fail_next = ["45015"]
-    await _post(client, *fake.plain_post(fake.text_xml("o6", "late", msg_id="6001")))
+    await post(client, *fake.plain_post(fake.text_xml("o6", "late", msg_id="6001")))
     await settled(rt)
     assert wechat_api.sent == []
     failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
@@ -144,8 +93,8 @@ async def test_window_closed_is_reported_not_lost(make_runtime, wechat_api, capl
 
 
 async def test_only_one_replica_fetches_the_token(make_runtime, wechat_api) -> None:
-    _, a, _ = await _bot(make_runtime, wechat_api)
-    _, b, _ = await _bot(make_runtime, wechat_api)
+    _, a, _ = await bot(make_runtime, wechat_api)
+    _, b, _ = await bot(make_runtime, wechat_api)
     assert a.outbound.api is not None and b.outbound.api is not None
     tokens = await asyncio.gather(
         *(ch.outbound.api.access_token() for ch in (a, b) for _ in range(5))
@@ -154,23 +103,23 @@ async def test_only_one_replica_fetches_the_token(make_runtime, wechat_api) -> N
 
 
 async def test_events_media_and_voice(make_runtime, wechat_api) -> None:
-    rt, _, client = await _bot(make_runtime, wechat_api)
+    rt, _, client = await bot(make_runtime, wechat_api)
     sub = fake.event_xml("o7", "subscribe", create_time=1700000000)
-    assert "echo:subscribe" in (await _post(client, *fake.plain_post(sub))).text
+    assert "echo:subscribe" in (await post(client, *fake.plain_post(sub))).text
     assert (
-        await _post(client, *fake.plain_post(sub))
+        await post(client, *fake.plain_post(sub))
     ).text == "success"  # event retry: sender+CreateTime
     click = fake.event_xml("o7", "CLICK", key="/order_status")
-    assert "echo:/order_status" in (await _post(client, *fake.plain_post(click))).text
-    image = await _post(client, *fake.plain_post(fake.media_xml("o7", "image")))
+    assert "echo:/order_status" in (await post(client, *fake.plain_post(click))).text
+    image = await post(client, *fake.plain_post(fake.media_xml("o7", "image")))
     assert "文字" in image.text  # text-only notice
-    voice = await _post(
+    voice = await post(
         client, *fake.plain_post(fake.media_xml("o7", "voice", recognition="查订单"))
     )
     assert "echo:查订单" in voice.text
     # The passive reply goes out before the turn saves the context: let the turns end
     await settled(rt)
-    await _post(client, *fake.plain_post(fake.event_xml("o7", "unsubscribe")))
+    await post(client, *fake.plain_post(fake.event_xml("o7", "unsubscribe")))
     ctx = await rt.contexts.load(f"wechat:{fake.ACCOUNT}:o7")
     assert ctx.history == []
 
@@ -197,16 +146,16 @@ async def test_events_media_and_voice(make_runtime, wechat_api) -> None:
 async def test_bad_bodies_get_4xx_never_500(
     make_runtime, wechat_api, body: bytes, status: int
 ) -> None:
-    _, _, client = await _bot(make_runtime, wechat_api)
+    _, _, client = await bot(make_runtime, wechat_api)
     query, _ = fake.plain_post("")
-    assert (await _post(client, query, body)).status_code == status
+    assert (await post(client, query, body)).status_code == status
 
 
 async def test_retry_while_the_first_is_in_flight_gets_success(make_runtime, wechat_api) -> None:
-    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.4), reply_budget_s=3.0)
+    rt, _, client = await bot(make_runtime, wechat_api, brain=Echo(delay=0.4), reply_budget_s=3.0)
     xml = fake.text_xml("o8", "在吗", msg_id="8001")
     first, retry = await asyncio.gather(
-        _post(client, *fake.plain_post(xml)), _post(client, *fake.plain_post(xml))
+        post(client, *fake.plain_post(xml)), post(client, *fake.plain_post(xml))
     )
     answers = sorted([first.text, retry.text])
     assert answers[1] == "success" and "echo:在吗" in answers[0]  # exactly one passive reply
@@ -228,17 +177,17 @@ class Recorder(Echo):
 
 async def test_recorded_payloads(make_runtime, wechat_api) -> None:
     brain = Recorder()
-    _, _, client = await _bot(make_runtime, wechat_api, brain=brain)
+    _, _, client = await bot(make_runtime, wechat_api, brain=brain)
 
-    async def post(name: str) -> str:
-        return (await _post(client, *fake.plain_post(fake.fixture(name)))).text
+    async def send(name: str) -> str:
+        return (await post(client, *fake.plain_post(fake.fixture(name)))).text
 
-    assert "echo:我的订单到哪了" in await post("text")
-    assert "echo:查一下物流" in await post("voice")
-    assert "文字" in await post("voice_unrecognised")  # no recognition: the text-only notice
-    assert "文字" in await post("image")
-    assert "echo:/order_status" in await post("event_click")
-    assert await post("event_view") == "success"  # a menu link tap needs no answer
+    assert "echo:我的订单到哪了" in await send("text")
+    assert "echo:查一下物流" in await send("voice")
+    assert "文字" in await send("voice_unrecognised")  # no recognition: the text-only notice
+    assert "文字" in await send("image")
+    assert "echo:/order_status" in await send("event_click")
+    assert await send("event_view") == "success"  # a menu link tap needs no answer
     kinds = [(m.kind.value, m.payload, m.event) for m in brain.seen]
     assert kinds == [
         ("text", None, None),
@@ -247,70 +196,6 @@ async def test_recorded_payloads(make_runtime, wechat_api) -> None:
     ]
     text = brain.seen[0]
     assert text.message_id == "24312345678901234" and text.address.account == fake.ACCOUNT
-
-
-async def test_quota_is_tracked_and_reported(make_runtime, wechat_api, caplog) -> None:
-    rt, channel, client = await _bot(make_runtime, wechat_api, brain=Echo(replies=7))
-    fresh = await channel.send_window("o9", account=fake.ACCOUNT)
-    assert not fresh.open and fresh.remaining_quota == 5  # never wrote: no window yet
-    response = await _post(client, *fake.plain_post(fake.text_xml("o9", "q", msg_id="9001")))
-    assert "echo:q" in response.text  # 1 passive reply, then 5 by API, the 7th refused
-    await settled(rt)
-    assert wechat_api.texts() == [f"echo{i}:q" for i in range(1, 6)]
-    window = await channel.send_window("o9", account=fake.ACCOUNT)
-    assert not window.open and window.remaining_quota == 0 and window.closes_at > 0
-    failed = [r for r in caplog.records if "not delivered" in r.getMessage()]
-    assert failed and failed[0].code == "45047"
-    # the user writes again: the window reopens with a fresh quota
-    await _post(client, *fake.plain_post(fake.text_xml("o9", "again", msg_id="9002")))
-    assert (await channel.send_window("o9", account=fake.ACCOUNT)).open
-
-
-async def test_platform_quota_errcode_is_not_retried(make_runtime, wechat_api, caplog) -> None:
-    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.3), reply_budget_s=0.05)
-    wechat_api.fail_next = ["45047"]  # a retry would succeed (and show in `sent`): none may come
-    await _post(client, *fake.plain_post(fake.text_xml("o10", "z", msg_id="10001")))
-    await settled(rt)
-    assert wechat_api.sent == []
-    failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
-    assert failures and failures[0].code == "45047" and failures[0].retryable is False
-
-
-async def test_persistent_5xx_is_retried_then_reported(make_runtime, wechat_api, caplog) -> None:
-    rt, _, client = await _bot(make_runtime, wechat_api, brain=Echo(delay=0.2), reply_budget_s=0.05)
-    wechat_api.fail_next = [500] * 10
-    await _post(client, *fake.plain_post(fake.text_xml("o11", "down", msg_id="11001")))
-    await settled(rt)
-    assert wechat_api.sent == [] and len(wechat_api.fail_next) < 10 - 1  # several attempts
-    failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
-    assert failures and failures[0].code == "500"
-
-
-async def test_safe_mode_verification_and_bad_envelopes(make_runtime, wechat_api) -> None:
-    _, _, client = await _bot(make_runtime, wechat_api, aes=True)
-    query, body = fake.aes_post(fake.text_xml("o12", "hi", msg_id="12001"))
-    # URL verification stays plaintext in safe mode: echostr comes back as sent
-    get = await client.get("/webhooks/wechat", params={**query, "echostr": "e1"})
-    assert get.status_code == 200 and get.text == "e1"
-    no_encrypt = b"<xml><ToUserName>gh</ToUserName></xml>"
-    assert (await _post(client, query, no_encrypt)).status_code == 400
-    garbage = body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[!!")
-    assert (await _post(client, query, garbage)).status_code in (400, 403)
-    assert (await _post(client, query, b"<xml><broken")).status_code == 400
-    ok = await _post(client, query, body)
-    assert ok.status_code == 200 and "echo:hi" in fake.decrypt_reply(ok.text, query)
-
-
-async def test_expired_token_is_refreshed_once_across_replicas(make_runtime, wechat_api) -> None:
-    _, a, _ = await _bot(make_runtime, wechat_api)
-    _, b, _ = await _bot(make_runtime, wechat_api)
-    assert a.outbound.api is not None and b.outbound.api is not None
-    await a.outbound.api.access_token()
-    wechat_api.expire_token()  # both replicas now hold a dead token (errcode 42001)
-    await asyncio.gather(
-        *(ch.outbound.api.send_text(f"u{i}", "hi") for i, ch in enumerate((a, b, a, b)))
-    )
-    assert len(wechat_api.sent) == 4 and wechat_api.token_fetches == 2  # one refresh in all
 
 
 class Menu:
@@ -336,11 +221,11 @@ class Menu:
 
 
 async def test_numbered_menu_and_answers_by_number(make_runtime, wechat_api) -> None:
-    _, _, client = await _bot(make_runtime, wechat_api, brain=Menu())
+    _, _, client = await bot(make_runtime, wechat_api, brain=Menu())
 
     async def say(text: str, user: str = "o13") -> str:  # two users: stay under the burst limit
         body = fake.text_xml(user, text)
-        return (await _post(client, *fake.plain_post(body))).text
+        return (await post(client, *fake.plain_post(body))).text
 
     shown = await say("menu")
     for line in (
@@ -363,17 +248,17 @@ async def test_numbered_menu_and_answers_by_number(make_runtime, wechat_api) -> 
 async def test_a_replica_at_max_in_flight_sheds_with_503_then_takes_the_retry(
     make_runtime, wechat_api
 ) -> None:
-    runtime, _, client = await _bot(make_runtime, wechat_api, max_in_flight=1)
+    runtime, _, client = await bot(make_runtime, wechat_api, max_in_flight=1)
     busy = asyncio.Event()
     running = runtime.spawn(busy.wait(), name="a long turn")
     shed_before = metrics.SHED.labels("wechat")._value.get()
     xml = fake.text_xml("o-shed", "你好", msg_id="7001")
-    refused = await _post(client, *fake.plain_post(xml))
+    refused = await post(client, *fake.plain_post(xml))
     assert refused.status_code == 503  # WeChat retries the same MsgId
     assert metrics.SHED.labels("wechat")._value.get() == shed_before + 1
     busy.set()
     await running
-    retry = await _post(client, *fake.plain_post(xml))
+    retry = await post(client, *fake.plain_post(xml))
     assert retry.status_code == 200 and "echo:你好" in retry.text
 
 
@@ -382,14 +267,14 @@ async def test_subscribing_by_qr_code_or_product_scan_is_a_subscribe(
     make_runtime, wechat_api, name: str
 ) -> None:
     brain = Recorder()
-    _, channel, client = await _bot(make_runtime, wechat_api, brain=brain)
+    _, channel, client = await bot(make_runtime, wechat_api, brain=brain)
     xml = fake.fixture(name)
-    answer = await _post(client, *fake.plain_post(xml))
+    answer = await post(client, *fake.plain_post(xml))
     assert "<![CDATA[echo:subscribe]]>" in answer.text  # the dialog welcomes a "subscribe"
     assert [(m.kind.value, m.event) for m in brain.seen] == [("event", "subscribe")]
     user = brain.seen[0].user_id
     assert (await channel.send_window(user, account=fake.ACCOUNT)).open  # following opens it
-    assert (await _post(client, *fake.plain_post(xml))).text == "success"  # WeChat's retry
+    assert (await post(client, *fake.plain_post(xml))).text == "success"  # WeChat's retry
 
 
 @pytest.mark.parametrize(
@@ -408,8 +293,8 @@ async def test_notifications_get_no_reply_and_open_no_window(
     make_runtime, wechat_api, name: str
 ) -> None:
     brain = Recorder()
-    rt, channel, client = await _bot(make_runtime, wechat_api, brain=brain)
-    answer = await _post(client, *fake.plain_post(fake.fixture(name)))
+    rt, channel, client = await bot(make_runtime, wechat_api, brain=brain)
+    answer = await post(client, *fake.plain_post(fake.fixture(name)))
     assert answer.status_code == 200 and answer.text == "success"
     await settled(rt)
     assert brain.seen == [] and wechat_api.sent == []
