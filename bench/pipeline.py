@@ -160,7 +160,7 @@ def main() -> None:
                 flush=True,
             )
     print(
-        f"EchoBrain, {args.concurrency} in flight per worker, 4 Redis round trips per message; "
+        f"EchoBrain, {args.concurrency} in flight per worker, 3 Redis round trips per message; "
         f"latency includes queueing at that concurrency; 2 CPU cores shared with Redis"
     )
     server.shutdown()

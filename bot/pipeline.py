@@ -5,7 +5,8 @@ calling the rest of the chain, after it returns, or stop the turn by not
 calling it. :func:`bot.steps.default_steps` is the one place to read their order::
 
     Guard         reject unknown platforms and empty messages (logged)
-    Dedupe        claim the platform message id (SET NX, processing -> done)
+    Dedupe        claim the platform message id (SET NX, processing -> done),
+                  with the conversation's first acquire in the same script
     RecordTurn    append the message and its replies to the durable record (queued)
     RateLimit     per user, in Redis; one polite notice per window
     Conversation  wait for this message's turn in the conversation (arrival
@@ -15,8 +16,9 @@ calling it. :func:`bot.steps.default_steps` is the one place to read their order
     Route         human mode: relay to the agent; bot mode: NLU, then dialog
 
 So one message goes: dedupe, rate limit, order, load, route, send, save, done.
-Four Redis round trips carry a normal turn: claim, rate limit, acquire+load,
-commit (save+done+release).
+Three Redis round trips carry a normal turn: claim+acquire+load (one script:
+the dedupe marker shares the conversation's hash slot), rate limit (the user's
+slot), commit (save+done+release); each reply but the last adds its ledger mark.
 """
 
 from __future__ import annotations

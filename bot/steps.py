@@ -17,7 +17,7 @@ from bot.records import Record, RecordWriter
 from bot.settings import RateLimitRule
 from bot.stores.context import ContextStore, decode_context
 from bot.stores.dedupe import Claim, Deduper
-from bot.stores.ordering import ConversationOrder
+from bot.stores.ordering import ConversationOrder, Lease
 from bot.stores.ratelimit import RateLimiter
 from bot.stores.sent import SendLedger
 from bot.texts import text
@@ -48,18 +48,31 @@ class Guard:
 class Dedupe:
     """Claim the platform message; mark it done after, or release it on failure.
 
+    With ``order``, a new message (no marker yet) is claimed in the same round
+    trip as its conversation's first acquire: the place taken rides on
+    ``turn.waiter`` to the conversation step, and is given up here if the turn
+    stops or fails before that step took it over. Any other message (a retry, a
+    duplicate) goes through the whole claim protocol, as without ``order``.
+
     A retry of a message in flight elsewhere waits up to ``inflight_wait_s``:
     long enough for a crashed owner's heartbeat to expire, so the retry (often
     the platform's last) takes the message over instead of being dropped.
     """
 
-    def __init__(self, deduper: Deduper, *, inflight_wait_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        deduper: Deduper,
+        *,
+        order: ConversationOrder | None = None,
+        inflight_wait_s: float = 0.0,
+    ) -> None:
         self._deduper = deduper
+        self._order = order
         self._wait_s = inflight_wait_s
 
     async def __call__(self, turn: Turn, call_next: Next) -> None:
         conv, mid = turn.conversation, turn.message.message_id
-        claim = await self._deduper.wait(conv, mid, self._wait_s)
+        claim = await self._claim(turn)
         turn.retry = claim is Claim.RETRY
         if not claim.ours:
             metrics.DEDUPE_HITS.labels(turn.message.platform).inc()
@@ -68,20 +81,61 @@ class Dedupe:
         try:
             await call_next(turn)
         except BaseException:
+            await self._give_up_place(turn)
             await self._deduper.release(conv, mid)
             raise
         finally:
             self._deduper.finished(conv, mid)
         if not turn.committed:  # stopped before the conversation step, e.g. rate-limited
+            await self._done(turn)
+
+    async def _claim(self, turn: Turn) -> Claim:
+        conv, mid = turn.conversation, turn.message.message_id
+        if self._order is None:
+            return await self._deduper.wait(conv, mid, self._wait_s)
+        turn.waiter = await self._deduper.claim_queued(conv, mid, self._order)
+        if turn.waiter is not None:
+            return Claim.NEW
+        return await self._deduper.wait(conv, mid, self._wait_s, marker_seen=True)
+
+    async def _done(self, turn: Turn) -> None:
+        """Mark a turn done that never committed; leave its place in the same round trip."""
+        conv, mid = turn.conversation, turn.message.message_id
+        waiter, turn.waiter = turn.waiter, None
+        if waiter is None or self._order is None:
             await self._deduper.done(conv, mid)
+        else:
+            await self._deduper.done_leaving(conv, mid, self._order, waiter)
+
+    async def _give_up_place(self, turn: Turn) -> None:
+        if self._order is not None:
+            await give_up_place(turn, self._order)
+
+
+async def give_up_place(turn: Turn, order: ConversationOrder) -> None:
+    """Leave the conversation place taken with the claim, if the turn still has it.
+
+    Its lock (or its place in the queue) is dropped at once, as a failed turn's
+    lease is released, so the conversation's next message does not wait for it.
+    """
+    if turn.waiter is not None:
+        waiter, turn.waiter = turn.waiter, None
+        await order.leave(waiter)
 
 
 class RateLimit:
     """Per-user GCRA limit; the first message over it gets one polite notice."""
 
-    def __init__(self, limiter: RateLimiter, rule_for: Callable[[str], RateLimitRule]) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        rule_for: Callable[[str], RateLimitRule],
+        *,
+        order: ConversationOrder | None = None,
+    ) -> None:
         self._limiter = limiter
         self._rule_for = rule_for
+        self._order = order
 
     async def __call__(self, turn: Turn, call_next: Next) -> None:
         msg = turn.message
@@ -92,6 +146,10 @@ class RateLimit:
         metrics.RATE_LIMITED.labels(msg.platform).inc()
         turn.stop(Outcome.RATE_LIMITED)
         if decision.notify:
+            # Free the conversation before the platform call. A silent drop keeps the
+            # place: the dedupe step leaves it as it marks the message done, one trip.
+            if self._order is not None:
+                await give_up_place(turn, self._order)
             notice = Reply(text=text("rate_limited", detect_lang(msg.text)))
             await turn.sink.deliver(msg.address, [notice])
 
@@ -100,21 +158,29 @@ class Conversation:
     """Hold the conversation and load its context; commit both atomically at the end.
 
     Acquiring waits for this message's turn in the conversation's arrival
-    order and reads the context in the same round trip. When the route and
-    the send are done, one fenced script saves the context, marks the message
-    done and releases the lock, so a turn's effects land all together or not
-    at all.
+    order and reads the context in the same round trip; for a new message the
+    dedupe step has usually done that already, with its claim (``turn.waiter``).
+    When the route and the send are done, one fenced script saves the context,
+    marks the message done and releases the lock, so a turn's effects land all
+    together or not at all. A turn that does not commit writes the send-ledger
+    mark the send step left to the commit (``turn.unmarked``), then releases.
     """
 
     def __init__(
-        self, order: ConversationOrder, contexts: ContextStore, *, done_ttl_s: int
+        self,
+        order: ConversationOrder,
+        contexts: ContextStore,
+        ledger: SendLedger,
+        *,
+        done_ttl_s: int,
     ) -> None:
         self._order = order
         self._contexts = contexts
+        self._ledger = ledger
         self._done_ttl_s = done_ttl_s
 
     async def __call__(self, turn: Turn, call_next: Next) -> None:
-        lease = await self._order.acquire(turn.conversation, uuid.uuid4().hex)
+        lease = await self._take(turn)
         metrics.LOCK_WAIT.observe(lease.waited_s)
         turn.lease = lease
         turn.context = decode_context(turn.conversation, lease.context)
@@ -129,14 +195,34 @@ class Conversation:
             turn.committed = True
         finally:
             if not turn.committed:
-                await self._order.release(lease)
+                await self._unwind(turn, lease)
+
+    async def _take(self, turn: Turn) -> Lease:
+        """The lease: from the place the dedupe step queued for, else queue up now."""
+        if turn.waiter is None:
+            return await self._order.acquire(turn.conversation, uuid.uuid4().hex)
+        lease = await self._order.resume(turn.waiter)
+        turn.waiter = None  # a lease from here on, released below like any other
+        return lease
+
+    async def _unwind(self, turn: Turn, lease: Lease) -> None:
+        """No commit: the last reply that went out is marked before anyone can retry
+        (the dedupe step releases the message after this), then the conversation is freed."""
+        if turn.unmarked is not None:
+            await self._ledger.mark(turn.conversation, turn.message.message_id, turn.unmarked)
+        await self._order.release(lease)
 
 
 class Send:
     """Deliver the route's replies in order, each at most once per message.
 
     Each reply is marked in the send ledger as soon as the platform took it; a
-    turn that runs again (``turn.retry``) skips what the ledger lists.
+    turn that runs again (``turn.retry``) skips what the ledger lists. Inside
+    the conversation step (the turn holds a lease) the last reply is the
+    exception: the commit that follows it is the very next round trip, and it
+    marks the message done, after which its ledger is never read. So that mark
+    is left to the conversation step (``turn.unmarked``), which writes it only
+    if the commit does not happen; the crash window stays one round trip.
     """
 
     def __init__(self, ledger: SendLedger) -> None:
@@ -148,12 +234,16 @@ class Send:
             return
         conv, msg = turn.conversation, turn.message
         done = await self._ledger.sent(conv, msg.message_id) if turn.retry else set()
+        last = len(turn.replies) - 1
         for index, reply in enumerate(turn.replies):
             if index in done:
                 continue
             await turn.sink.deliver(msg.address, [reply])
             metrics.MESSAGES_OUT.labels(msg.platform).inc()
-            await self._ledger.mark(conv, msg.message_id, index)
+            if index == last and turn.lease is not None:
+                turn.unmarked = index
+            else:
+                await self._ledger.mark(conv, msg.message_id, index)
         if done:
             log.info(
                 "retried turn skipped replies already sent",
@@ -215,10 +305,10 @@ def default_steps(
     """The pipeline, in order. Read this list to know what a message goes through."""
     return [
         Guard(platforms),
-        Dedupe(deduper, inflight_wait_s=inflight_wait_s),
+        Dedupe(deduper, order=order, inflight_wait_s=inflight_wait_s),
         RecordTurn(records),
-        RateLimit(limiter, rule_for),
-        Conversation(order, contexts, done_ttl_s=done_ttl_s),
+        RateLimit(limiter, rule_for, order=order),
+        Conversation(order, contexts, ledger, done_ttl_s=done_ttl_s),
         Send(ledger),
         route,
     ]

@@ -12,7 +12,7 @@ from bot.models import Address, InboundMessage, Reply
 
 if TYPE_CHECKING:
     from bot.stores.context import Context
-    from bot.stores.ordering import Lease
+    from bot.stores.ordering import Lease, Waiter
 
 
 class Outcome(StrEnum):
@@ -53,6 +53,10 @@ class Turn:
     sink: ReplySink
     context: Context | None = None
     lease: Lease | None = None
+    # the conversation place the dedupe step took with its claim (one round trip for both),
+    # until the conversation step turns it into ``lease``; whoever stops the turn before
+    # that gives it up
+    waiter: Waiter | None = None
     parse: Any = None
     replies: list[Reply] = field(default_factory=list)
     escalation: str | None = None
@@ -61,6 +65,9 @@ class Turn:
     answered_slot: bool = False
     outcome: Outcome = Outcome.REPLIED
     committed: bool = False  # context saved + message done + lock released, atomically
+    # index of the last reply delivered, whose send-ledger mark the commit makes moot
+    # (a done message's ledger is never read): written only if the turn does not commit
+    unmarked: int | None = None
     retry: bool = False  # an earlier attempt at this message failed or died: check the ledger
     detail: str = ""
     started: float = field(default_factory=time.perf_counter)

@@ -7,6 +7,10 @@ heartbeating (it crashed), so a crash never loses the message; a message whose
 handling raised is released at once so the platform's retry runs it again.
 A released marker stays behind as *released*, so the retry's claim says
 :attr:`Claim.RETRY` and the send step knows to skip replies already sent.
+
+A new message's ``SET NX`` usually travels inside the conversation's first
+acquire (:meth:`Deduper.claim_queued`); only when the marker already exists does
+the rest of the protocol run, through :meth:`Deduper.claim`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.keys import Keys
 from bot.stores.deferred import Deferred
+from bot.stores.ordering import ConversationOrder, Waiter
 
 _DONE = b"d"
 _PROCESSING = b"p:"
@@ -80,13 +85,21 @@ class Deduper:
         self._release = redis.register_script(_RELEASE)
         self._release_args: list[bytes | int] = [self._mine, _RELEASED, done_ttl_s * 1000]
         self._active: set[str] = set()  # markers this process is working on right now
-        self._deferred = deferred or Deferred()
+        # not `deferred or ...`: an empty Deferred is falsy (it has __len__), and the
+        # runtime shares one that its heartbeat replays
+        self._deferred = deferred if deferred is not None else Deferred()
 
-    async def claim(self, conversation: str, message_id: str) -> Claim:
-        """Claim a message for processing by this replica."""
+    async def claim(
+        self, conversation: str, message_id: str, *, marker_seen: bool = False
+    ) -> Claim:
+        """Claim a message for processing by this replica.
+
+        ``marker_seen``: the caller's ``SET NX`` just failed (:meth:`claim_queued`),
+        so start by reading the marker rather than sending the same SET again.
+        """
         key = self._keys.dedupe(conversation, message_id)
         try:
-            claim = await self._claim(key)
+            claim = await self._claim(key, set_first=not marker_seen)
         except (RedisConnectionError, RedisTimeoutError):
             # SET NX may have landed with its answer lost: release it once Redis is back
             # (unless a retry here has taken it up since), or other replicas wait on it.
@@ -96,8 +109,28 @@ class Deduper:
             self._active.add(key)
         return claim
 
-    async def _claim(self, key: str) -> Claim:
-        if await self._redis.set(key, self._mine, nx=True, px=self._processing_ms):
+    async def claim_queued(
+        self, conversation: str, message_id: str, order: ConversationOrder
+    ) -> Waiter | None:
+        """The common path: claim a message whose marker is absent and queue for its
+        conversation, in one round trip (:meth:`ConversationOrder.claim_and_queue`).
+
+        A waiter means :attr:`Claim.NEW`. None means the marker exists and nothing
+        happened: :meth:`wait` (``marker_seen=True``) then runs the rest of the protocol.
+        """
+        key = self._keys.dedupe(conversation, message_id)
+        try:
+            waiter = await order.claim_and_queue(conversation, key, self._mine, self._processing_ms)
+        except (RedisConnectionError, RedisTimeoutError):
+            # as in claim: the SET NX may have landed (the order has deferred its own undo)
+            await self._deferred.run(lambda: self._release_if_idle(key))
+            raise
+        if waiter is not None:
+            self._active.add(key)
+        return waiter
+
+    async def _claim(self, key: str, *, set_first: bool = True) -> Claim:
+        if set_first and await self._redis.set(key, self._mine, nx=True, px=self._processing_ms):
             return Claim.NEW
         current = cast(bytes | None, await self._redis.get(key))
         if current is None:  # expired between the two calls: try once more
@@ -123,15 +156,18 @@ class Deduper:
         """This process stopped working on the message (done, released or failed)."""
         self._active.discard(self._keys.dedupe(conversation, message_id))
 
-    async def wait(self, conversation: str, message_id: str, timeout_s: float) -> Claim:
+    async def wait(
+        self, conversation: str, message_id: str, timeout_s: float, *, marker_seen: bool = False
+    ) -> Claim:
         """Claim, and while another replica has the message in flight, keep trying.
 
         A retry arriving while the first delivery is still being handled waits
         for it to finish (then it is a duplicate); if the replica handling it
         crashed, the claim is taken over once its heartbeat has expired.
+        ``marker_seen`` applies to the first try, as in :meth:`claim`.
         """
         deadline = time.monotonic() + timeout_s
-        claim = await self.claim(conversation, message_id)
+        claim = await self.claim(conversation, message_id, marker_seen=marker_seen)
         while claim is Claim.IN_FLIGHT and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
             claim = await self.claim(conversation, message_id)
@@ -141,14 +177,38 @@ class Deduper:
         """Mark the message answered; retries from now on are acknowledged silently."""
         await self._redis.set(self._keys.dedupe(conversation, message_id), _DONE, ex=self._done_s)
 
+    async def done_leaving(
+        self, conversation: str, message_id: str, order: ConversationOrder, waiter: Waiter
+    ) -> None:
+        """:meth:`done`, and ``waiter`` gives up its conversation place, in one round trip.
+
+        For a turn that ends before its conversation step (rate-limited) but after
+        :meth:`claim_queued` queued it. Raises on a lost connection as :meth:`done`
+        does; the place is then given up once Redis is back.
+        """
+        key = self._keys.dedupe(conversation, message_id)
+        await order.leave_marking(waiter, key, _DONE, self._done_s * 1000)
+
     async def release(self, conversation: str, message_id: str) -> None:
         """Forget our claim after a failure, so the platform's retry processes it again.
 
         If Redis is down the release is replayed when it is back, so a retry that
-        another replica receives is not taken for in flight for long.
+        another replica receives is not taken for in flight for long; but not if a
+        retry here has taken the message up again by then (the marker names the
+        replica, not the attempt, so the release would free that retry's claim).
         """
         key = self._keys.dedupe(conversation, message_id)
-        await self._deferred.run(lambda: self._release(keys=[key], args=self._release_args))
+        tried = False
+
+        async def op() -> None:
+            nonlocal tried
+            if tried:  # replayed: Redis missed the first try
+                await self._release_if_idle(key)
+                return
+            tried = True
+            await self._release(keys=[key], args=self._release_args)
+
+        await self._deferred.run(op)
 
     async def _owner_alive(self, marker: bytes) -> bool:
         owner = marker[len(_PROCESSING) :].decode(errors="replace")

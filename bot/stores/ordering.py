@@ -8,6 +8,10 @@ lock names its replica: a waiter breaks the lock of a replica whose heartbeat
 has expired. A waiter whose process died (it stops polling) is dropped from
 the head after ``stale_ms``.
 Different conversations never wait on each other.
+
+A new message's first attempt runs together with its dedupe claim
+(:meth:`ConversationOrder.claim_and_queue`): both keys share the
+conversation's hash slot, so one script, one round trip, does both.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -70,9 +76,38 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: lock.  ARGV: waiter id.  Drop the lock if this waiter holds it, whatever its fence.
-_RELEASE_WAITER = """
+# The first acquire of a new message, run only if its dedupe marker was absent: the
+# claim and the queueing cost one round trip together. A message whose marker exists
+# (a retry, a duplicate) touches no queue here; the Deduper's protocol handles it.
+# The exception is this very call sent again by the client after its answer was lost
+# (redis-py resends on a connection error): its waiter id is unique, so finding it
+# holding the lock or queued means the claim was ours, and the call answers as the
+# first one did rather than stranding that waiter.
+# KEYS: as _ACQUIRE, then the dedupe marker.  ARGV: as _ACQUIRE, then marker value, its ttl ms.
+# Returns {-1} when the marker exists, else what _ACQUIRE returns.
+_CLAIM_AND_ACQUIRE = (
+    """
+if not redis.call('SET', KEYS[6], ARGV[5], 'NX', 'PX', ARGV[6]) then
+  local me, held = ARGV[1], redis.call('GET', KEYS[3])
+  if held and string.sub(held, 1, #me + 1) == me .. '|' then
+    return {tonumber(string.sub(held, #me + 2)), redis.call('GET', KEYS[5])}
+  end
+  if redis.call('LPOS', KEYS[1], me) then return {0} end
+  return {-1}
+end
+"""
+    + _ACQUIRE
+)
+
+# KEYS: lock, queue, alive[, dedupe marker].  ARGV: waiter id[, marker value, its ttl ms].
+# A waiter gives up: drop the lock if it holds it, whatever its fence, and its place in
+# the queue, so nobody behind it waits for it to go stale. With a marker, also set it:
+# a turn that ends before its conversation step marks its message in the same trip.
+_LEAVE = """
 local held = redis.call('GET', KEYS[1])
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[3]) end
 if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
   return redis.call('DEL', KEYS[1])
 end
@@ -94,6 +129,20 @@ class Lease:
     context: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Waiter:
+    """A place in a conversation's queue taken ahead of the turn's order step.
+
+    ``lease`` is set when the first attempt found the conversation free and took
+    it; otherwise :meth:`ConversationOrder.resume` waits for the turn from there.
+    """
+
+    conversation: str
+    waiter_id: str
+    started: float
+    lease: Lease | None = None
+
+
 class ConversationOrder:
     """Arrival-ordered conversation lock; see the module docstring."""
 
@@ -111,39 +160,89 @@ class ConversationOrder:
         self._redis = redis
         self._keys = keys
         self._replica = replica_id
-        self._deferred = deferred or Deferred()
+        # not `deferred or ...`: an empty Deferred is falsy (it has __len__), and the
+        # runtime shares one that its heartbeat replays
+        self._deferred = deferred if deferred is not None else Deferred()
         self._lock_ttl_ms = lock_ttl_ms
         self._wait_s = wait_ms / 1000
         self._stale_ms = stale_ms
         self._acquire = redis.register_script(_ACQUIRE)
+        self._claim_and_acquire = redis.register_script(_CLAIM_AND_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
-        self._release_waiter = redis.register_script(_RELEASE_WAITER)
+        self._leave = redis.register_script(_LEAVE)
 
     async def acquire(self, conversation: str, waiter_id: str) -> Lease:
         """Queue up and wait our turn; raises :class:`LockTimeout` past ``wait_ms``."""
+        waiter = Waiter(conversation, self._full_id(waiter_id), time.monotonic())
+        return await self._wait_turn(waiter, enqueue=True)
+
+    async def claim_and_queue(
+        self, conversation: str, marker: str, value: bytes, ttl_ms: int
+    ) -> Waiter | None:
+        """Set the dedupe ``marker`` if absent and, only then, queue up in one round trip.
+
+        None when the marker exists: nothing was queued. Otherwise the returned
+        waiter holds the conversation already (``lease``) or is queued for
+        :meth:`resume`; the caller owns it and must :meth:`leave` it if the turn
+        stops before resuming.
+        """
+        waiter = Waiter(conversation, self._full_id(uuid.uuid4().hex), time.monotonic())
+        args = [*self._args(waiter, enqueue=True), value, ttl_ms]
+        keys = [*self._script_keys(conversation), marker]
+        reply = await self._attempt(self._claim_and_acquire, waiter, keys, args)
+        if int(reply[0]) == -1:
+            return None
+        lease = self._lease(waiter, reply)
+        return Waiter(conversation, waiter.waiter_id, waiter.started, lease)
+
+    async def resume(self, waiter: Waiter) -> Lease:
+        """The lease of a waiter from :meth:`claim_and_queue`, waiting for it if need be."""
+        if waiter.lease is not None:
+            return waiter.lease
+        return await self._wait_turn(waiter, enqueue=False)
+
+    async def leave(self, waiter: Waiter) -> None:
+        """Give up a waiter's place: its lock if it holds it, else its place in the queue.
+
+        Replayed when Redis is back if it is unreachable now, like :meth:`release`.
+        """
+        keys = self._leave_keys(waiter.conversation)
+        await self._deferred.run(lambda: self._leave(keys=keys, args=[waiter.waiter_id]))
+
+    async def leave_marking(self, waiter: Waiter, marker: str, value: bytes, ttl_ms: int) -> None:
+        """:meth:`leave`, and set the dedupe ``marker`` to ``value``, in one round trip.
+
+        The marker write is not replayed: a lost connection raises, as a plain SET
+        would, and only the leave is kept for when Redis is back.
+        """
+        keys = [*self._leave_keys(waiter.conversation), marker]
+        try:
+            await self._leave(keys=keys, args=[waiter.waiter_id, value, ttl_ms])
+        except (RedisConnectionError, RedisTimeoutError):
+            await self.leave(waiter)
+            raise
+
+    async def release(self, lease: Lease) -> None:
+        """Give the conversation to the next waiter (only if we still hold it).
+
+        If Redis is down, the release is replayed when it is back rather than
+        leaving the conversation blocked until the lock expires.
+        """
+        lock = self._keys.lock(lease.conversation)
+        await self._deferred.run(lambda: self._release(keys=[lock], args=[lease.token]))
+
+    async def _wait_turn(self, waiter: Waiter, *, enqueue: bool) -> Lease:
+        """Poll the acquire script until the waiter holds the lock, or ``wait_ms`` passed."""
+        conversation, started = waiter.conversation, waiter.started
         keys = self._script_keys(conversation)
-        if self._replica:
-            waiter_id = f"{self._replica}/{waiter_id}"
-        started = time.monotonic()
-        enqueue, delay, next_check = "1", 0.002, started + DEAD_CHECK_S
+        delay, next_check = 0.002, started + DEAD_CHECK_S
         while True:
-            try:
-                reply = await self._acquire(
-                    keys=keys, args=[waiter_id, self._lock_ttl_ms, self._stale_ms, enqueue]
-                )
-            except (RedisConnectionError, RedisTimeoutError):
-                # The script may have run and given us the lock with the answer lost:
-                # drop it once Redis is back, or the conversation waits out the lock's TTL.
-                await self._deferred.run(
-                    lambda: self._release_waiter(keys=[keys[2]], args=[waiter_id])
-                )
-                raise
-            if reply[0]:
-                fence = int(reply[0])
-                context = reply[1] if len(reply) > 1 else None
-                token = f"{waiter_id}|{fence}"
-                return Lease(conversation, token, fence, time.monotonic() - started, context)
-            enqueue = "0"
+            args = self._args(waiter, enqueue=enqueue)
+            reply = await self._attempt(self._acquire, waiter, keys, args)
+            lease = self._lease(waiter, reply)
+            if lease is not None:
+                return lease
+            enqueue = False
             now = time.monotonic()
             if now - started > self._wait_s:
                 raise LockTimeout(conversation)
@@ -154,14 +253,33 @@ class ConversationOrder:
             # Poll quickly at first; back off, but stay well inside ``stale_ms``.
             delay = min(delay * 2, 0.05, self._stale_ms / 4000)
 
-    async def release(self, lease: Lease) -> None:
-        """Give the conversation to the next waiter (only if we still hold it).
+    async def _attempt(
+        self, script: AsyncScript, waiter: Waiter, keys: list[str], args: list[Any]
+    ) -> list[Any]:
+        try:
+            return cast(list[Any], await script(keys=keys, args=args))
+        except (RedisConnectionError, RedisTimeoutError):
+            # The script may have run and given us the lock with the answer lost:
+            # drop it once Redis is back, or the conversation waits out the lock's TTL.
+            await self.leave(waiter)
+            raise
 
-        If Redis is down, the release is replayed when it is back rather than
-        leaving the conversation blocked until the lock expires.
-        """
-        lock = self._keys.lock(lease.conversation)
-        await self._deferred.run(lambda: self._release(keys=[lock], args=[lease.token]))
+    def _args(self, waiter: Waiter, *, enqueue: bool) -> list[Any]:
+        return [waiter.waiter_id, self._lock_ttl_ms, self._stale_ms, "1" if enqueue else "0"]
+
+    def _lease(self, waiter: Waiter, reply: list[Any]) -> Lease | None:
+        """The lease an acquire reply grants (``{fence, context}``), or None (``{0}``)."""
+        if not int(reply[0]):
+            return None
+        fence = int(reply[0])
+        context = reply[1] if len(reply) > 1 else None
+        token = f"{waiter.waiter_id}|{fence}"
+        waited = time.monotonic() - waiter.started
+        return Lease(waiter.conversation, token, fence, waited, context)
+
+    def _full_id(self, waiter_id: str) -> str:
+        """Waiter ids name their replica, so a waiter can break a dead replica's lock."""
+        return f"{self._replica}/{waiter_id}" if self._replica else waiter_id
 
     async def _break_if_dead(self, conversation: str) -> None:
         """Delete the lock if the replica it names has stopped heartbeating (it crashed)."""
@@ -187,3 +305,7 @@ class ConversationOrder:
             k.fence(conversation),
             k.context(conversation),
         ]
+
+    def _leave_keys(self, conversation: str) -> list[str]:
+        k = self._keys
+        return [k.lock(conversation), k.queue(conversation), k.queue_alive(conversation)]

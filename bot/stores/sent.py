@@ -3,7 +3,10 @@
 A turn that runs a second time (its first attempt failed after sending, or its
 replica died mid-turn) skips the replies listed here, so a retry never shows a
 reply twice. Replies are marked one by one, right after the platform accepted
-each, which leaves one gap: a crash between that acceptance and the mark.
+each, which leaves one gap: a crash between that acceptance and the mark. The
+last reply of a turn is the exception (``bot.steps.Send``): the commit right
+after it marks the message done, and a done message's ledger is never read, so
+its mark is written only if that commit fails; the gap is the same one round trip.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ class SendLedger:
         self._redis = redis
         self._keys = keys
         self._ttl_s = ttl_s
-        self._deferred = deferred or Deferred()
+        # not `deferred or ...`: an empty Deferred is falsy (it has __len__), and the
+        # runtime shares one that its heartbeat replays
+        self._deferred = deferred if deferred is not None else Deferred()
 
     async def sent(self, conversation: str, message_id: str) -> set[int]:
         """Indexes of the replies already delivered for this message."""
