@@ -41,7 +41,9 @@ class Core(Protocol):
     outbound: OutboundRegistry
     throttle: OutboundThrottle
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str = "turn") -> asyncio.Task[Any]: ...
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], *, name: str = "turn", turn: bool = False
+    ) -> asyncio.Task[Any]: ...
 
     def admit(self, platform: str) -> bool: ...
 
@@ -77,7 +79,7 @@ class Host:
     def submit(self, message: InboundMessage, sink: ReplySink) -> asyncio.Task[Turn]:
         """Run ``message``'s turn in the background; its replies go to ``sink``."""
         return self._core.spawn(
-            self._core.pipeline.handle(message, sink), name=f"{self.platform}-turn"
+            self._core.pipeline.handle(message, sink), name=f"{self.platform}-turn", turn=True
         )
 
     async def settle(self, tasks: Sequence[asyncio.Task[Turn]], budget_s: float) -> bool:

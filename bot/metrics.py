@@ -29,7 +29,7 @@ DEDUPE_HITS = Counter(
 )
 SHED = Counter(
     "bot_shed_total",
-    "Messages refused with 503 (no ack) because the replica had MAX_IN_FLIGHT turns running",
+    "Messages refused with 503 (no ack): a queue past the latency target, or MAX_IN_FLIGHT",
     ["platform"],
     registry=REGISTRY,
 )

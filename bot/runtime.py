@@ -18,6 +18,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from bot import metrics
+from bot.admission import Admission
 from bot.brain import Brain, EchoBrain, Handoff, NoHandoff
 from bot.channels import Channel
 from bot.host import Host
@@ -116,7 +117,13 @@ class Runtime:
         self.routes: list[BaseRoute] = []
         self._checks: dict[str, Check] = {"redis": self.ready}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.admission = Admission(
+            target_s=settings.admission_target_ms / 1000,
+            targets_s={p: ms / 1000 for p, ms in settings.admission_targets_ms.items()},
+            max_in_flight=settings.max_in_flight,
+        )
         self._stopped = False
+        self._closing = False  # set once the drain is over: the heartbeat may end
         # The NLU service, once a brain that has one is wired in (bot reload swaps its model).
         self.nlu: Any = None
         # ``bot serve --workers``: this process's index, and whether it opens the channels'
@@ -203,26 +210,33 @@ class Runtime:
             },
         )
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str = "turn") -> asyncio.Task[Any]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], *, name: str = "turn", turn: bool = False
+    ) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, tracked so shutdown can drain it.
 
         Adapters that ack a platform first and work afterwards (Slack, DingTalk,
-        WeChat past its reply budget) hand their pipeline work to this.
+        WeChat past its reply budget) hand their pipeline work to this. A
+        ``turn``'s time to its end is what admission judges the queue by.
         """
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if turn:
+            started = self.admission.clock()
+            task.add_done_callback(lambda _: self.admission.finished(started))
         return task
 
     def admit(self, platform: str) -> bool:
         """Whether this replica takes another message now (a refusal is counted).
 
-        Past ``max_in_flight`` running turns a new one would wait longer than the
-        platform does, and the platform's retry would add to the pile until
-        throughput collapses; refusing it (503, or no ack) lets the platform
-        deliver it again when there is room, here or on another replica.
+        While a standing queue holds turns past the platform's latency target
+        (:mod:`bot.admission`), a new one would wait longer than the platform
+        does, and the platform's retry would add to the pile until throughput
+        collapses; refusing it (503, or no ack) lets the platform deliver it
+        again when there is room, here or on another replica.
         """
-        if len(self._tasks) < self.settings.max_in_flight:
+        if self.admission.admit(platform, len(self._tasks)):
             return True
         metrics.SHED.labels(platform).inc()
         return False
@@ -289,9 +303,13 @@ class Runtime:
     async def _close(self) -> None:
         """The last steps of a stop, each bounded: a dead Redis or database cannot hold them."""
         if self._heartbeat is not None:
+            # redis-py can swallow a cancellation that lands inside a command; the loop then
+            # sees _closing and ends at its next beat, and the wait is bounded either way.
+            self._closing = True
             self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            _, still = await asyncio.wait({self._heartbeat}, timeout=STOP_GRACE_S)
+            if still:
+                log.error("the heartbeat did not stop in time; abandoned")
         try:
             await asyncio.wait_for(self.records.stop(), STOP_GRACE_S)
         except TimeoutError:
@@ -330,7 +348,7 @@ class Runtime:
         await self.redis.set(self.keys.replica(self.replica_id), b"1", px=ttl_ms)
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.settings.replica_heartbeat_s)
             try:
                 await self._beat()

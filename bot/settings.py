@@ -53,7 +53,12 @@ class Settings(BaseSettings):
     shutdown_drain_s: float = 10.0
     # Slack and DingTalk are acked once the turn ends or this budget runs out (Slack waits 3 s)
     ack_budget_s: float = 2.5
-    # past this many turns running, new messages get 503 / no ack and the platform retries later
+    # While even the fastest turn of the last 0.1 s took longer than this, new messages get
+    # 503 / no ack and the platform retries later (bot/admission.py); per platform in
+    # admission_targets_ms. Well under the platforms' deadlines (Slack 3 s, WeChat 5 s).
+    admission_target_ms: int = Field(default=500, ge=1)
+    admission_targets_ms: dict[str, int] = Field(default_factory=dict)
+    # a memory guard: past this many turns running, new messages are refused the same way
     max_in_flight: int = Field(default=200, ge=1)
     # bot serve's worker processes (None: the number of cores); see service/cli/workers.py
     workers: int | None = Field(default=None, ge=1)
