@@ -26,12 +26,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -90,6 +93,7 @@ async def run_model(
             for rate in rates:
                 platforms.ledger = Ledger()
                 driver.retries = driver.gave_up = driver.duplicates_sent = 0
+                refused_before, machine = await refused(stack.urls()), Machine()
                 started = await open_loop(
                     driver,
                     texts,
@@ -107,6 +111,9 @@ async def run_model(
                         "offered": rate,
                         "report": report,
                         "msg_s": report.messages / elapsed,
+                        "refused": await refused(stack.urls()) - refused_before,
+                        "gave_up": driver.gave_up,
+                        **machine.since(),
                         "peak_mb": max(node.memory_mb()[1] for node in stack.nodes),
                         "duplicates_sent": driver.duplicates_sent,
                         "retries": driver.retries,
@@ -116,10 +123,48 @@ async def run_model(
     return rows
 
 
+async def refused(urls: list[str]) -> int:
+    """Messages the replicas refused so far (503 / no ack), from their ``bot_shed_total``."""
+    total = 0.0
+    async with httpx.AsyncClient(timeout=10) as client:
+        for url in urls:
+            text = (await client.get(f"{url}/metrics")).text
+            total += sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("bot_shed_total{")
+            )
+    return int(total)
+
+
+class Machine:
+    """The run's context: this driver's own CPU, the machine's steal and load."""
+
+    def __init__(self) -> None:
+        self._wall, self._cpu, self._stat = time.monotonic(), time.process_time(), _cpu_stat()
+
+    def since(self) -> dict[str, float]:
+        """Driver CPU (cores), steal (% of all CPU time) and the 1-minute load average."""
+        wall, stat = time.monotonic() - self._wall, _cpu_stat()
+        total = sum(stat) - sum(self._stat)
+        steal = stat[7] - self._stat[7] if len(stat) > 7 else 0
+        return {
+            "driver_cores": (time.process_time() - self._cpu) / wall,
+            "steal_pct": 100 * steal / total if total else 0.0,
+            "load": os.getloadavg()[0],
+        }
+
+
+def _cpu_stat() -> list[int]:
+    """The machine's CPU time counters (user, nice, system, idle, iowait, irq, softirq, steal)."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        return [int(x) for x in fh.readline().split()[1:]]
+
+
 HEADER = (
     f"{'model':<10} {'repl':>4} {'offered':>7} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
-    f"{'p99 ms':>7} {'messages':>8} {'dup in':>6} {'dup out':>7} {'lost':>5} {'in order':>11} "
-    f"{'MiB/repl':>8}"
+    f"{'p99 ms':>7} {'messages':>8} {'dup in':>6} {'dup out':>7} {'lost':>5} {'refused':>7} "
+    f"{'gave up':>7} {'in order':>11} {'MiB/repl':>8} {'driver':>6} {'steal%':>6} {'load':>5}"
 )
 
 
@@ -130,7 +175,9 @@ def _row(row: dict[str, object], replicas: int) -> str:
         f"{row['model']:<10} {replicas:>4} {row['offered']:>7.0f} {row['msg_s']:>7.0f} "
         f"{r.p50_ms:>7.1f} {r.percentile(0.95):>7.1f} {r.percentile(0.99):>7.1f} "
         f"{r.messages:>8} {row['duplicates_sent']:>6} {r.duplicates:>7} {r.missing:>5} "
-        f"{r.in_order:>5}/{r.conversations:<5} {row['peak_mb']:>8.0f}"
+        f"{row['refused']:>7} {row['gave_up']:>7} {r.in_order:>5}/{r.conversations:<5} "
+        f"{row['peak_mb']:>8.0f} {row['driver_cores']:>6.2f} {row['steal_pct']:>6.1f} "
+        f"{row['load']:>5.1f}"
     )
 
 
@@ -168,7 +215,10 @@ def main() -> None:
         f"\n{args.replicas} replicas and the load driver (this process, with the fakes) share "
         f"the machine's cores; latency = webhook sent -> first reply seen at the fake; "
         f"'dup in' = deliveries repeated on purpose, 'dup out' = replies seen more than once; "
-        f"MiB/repl = the largest replica's peak RSS. {time.strftime('%Y-%m-%d %H:%M')}"
+        f"'refused' = deliveries the replicas answered 503 / did not ack (admission, "
+        f"bot_shed_total), which the platform delivers again; 'gave up' = messages whose "
+        f"platform retries ran out; MiB/repl = the largest replica's peak RSS; driver = this "
+        f"process's CPU in cores. {time.strftime('%Y-%m-%d %H:%M')}"
     )
 
 

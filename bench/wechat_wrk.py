@@ -134,9 +134,9 @@ def tree_cpu_s(root: int) -> float:
     return sum(times.get(pid, 0.0) for pid in tree)
 
 
-def wrk_process(command: list[str]) -> tuple[int, str, float]:
+def wrk_process(command: list[str], env: dict[str, str] | None = None) -> tuple[int, str, float]:
     """Run wrk to the end: exit status, output, and its own CPU seconds (user + system)."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     # wait4 rather than wait: the rusage is wrk's alone, not every child's (RUSAGE_CHILDREN)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -145,9 +145,18 @@ def wrk_process(command: list[str]) -> tuple[int, str, float]:
 
 
 async def run_wrk(
-    url: str, args: argparse.Namespace, connections: int, work: Path, seconds: int = 0
+    url: str,
+    args: argparse.Namespace,
+    connections: int,
+    work: Path,
+    seconds: int = 0,
+    hosts: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One wrk run against ``url``; its RESULT line, driver CPU, server CPU and the machine."""
+    """One wrk run against ``url``; its RESULT line, driver CPU, server CPU and the machine.
+
+    ``hosts`` (``host:port``) spreads wrk's threads over several servers, thread i to
+    host i mod N (``WRK_HOSTS`` in ``bench/wrk/wechat.lua``); ``url`` then only names the path.
+    """
     pool, template = write_pool(work, fwechat.TOKEN, TEXTS[args.run % len(TEXTS)])
     args.run += 1
     base = (int(time.time()) % 1_000_000) * 1_000_000_000  # MsgIds new for every run
@@ -157,7 +166,8 @@ async def run_wrk(
     machine = Machine()
     machine.start()
     server_before = tree_cpu_s(args.server_pid)
-    code, output, driver_cpu_s = await asyncio.to_thread(wrk_process, command)
+    env = {**os.environ, "WRK_HOSTS": ",".join(hosts)} if hosts else None
+    code, output, driver_cpu_s = await asyncio.to_thread(wrk_process, command, env)
     machine.stop()
     result_lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
     if code != 0 or not result_lines:

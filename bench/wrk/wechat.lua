@@ -10,12 +10,25 @@
 --   wrk -s bench/wrk/wechat.lua URL -- POOL TEMPLATE USERS MSGID_BASE THREADS
 --
 -- TEMPLATE is the XML body with %s for the sender and %s for the MsgId.
--- done() prints one JSON line starting with "RESULT " for the Python side.
+-- done() prints one JSON line starting with "RESULT " for the Python side, with the
+-- 200 responses each thread read ("by_thread").
+--
+-- WRK_HOSTS="127.0.0.1:8001,127.0.0.1:8002,..." (optional, from the environment: setup()
+-- runs before init() sees the arguments) sends thread i to host i mod N, as a load
+-- balancer in front of N replicas would; bench/scaling.py runs -tN against N replicas.
 
 local threads = {}
+local hosts = {}
+for host, port in string.gmatch(os.getenv("WRK_HOSTS") or "", "([^,:]+):(%d+)") do
+  table.insert(hosts, { host, port })
+end
 
 function setup(thread)
   thread:set("thread_index", #threads)
+  if #hosts > 0 then
+    local host = hosts[(#threads % #hosts) + 1]
+    thread.addr = wrk.lookup(host[1], host[2])[1]
+  end
   table.insert(threads, thread)
 end
 
@@ -68,17 +81,20 @@ end
 
 function done(summary, latency, requests)
   local totals = { passive = 0, later = 0, other = 0, sent = 0 }
+  local by_thread = {}
   for _, thread in ipairs(threads) do
     for key, _ in pairs(totals) do
       totals[key] = totals[key] + (thread:get(key) or 0)
     end
+    local ok = (thread:get("passive") or 0) + (thread:get("later") or 0) + (thread:get("other") or 0)
+    table.insert(by_thread, string.format("%d", ok))
   end
   local e = summary.errors
   io.write(string.format(
     'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
       .. '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, '
-      .. '"sent": %d, "passive": %d, "later": %d, "other": %d}\n',
+      .. '"sent": %d, "passive": %d, "later": %d, "other": %d, "by_thread": [%s]}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     e.connect, e.read, e.write, e.status, e.timeout,
-    totals.sent, totals.passive, totals.later, totals.other))
+    totals.sent, totals.passive, totals.later, totals.other, table.concat(by_thread, ", ")))
 end
