@@ -40,6 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.slack import SlackSettings
 from adapters.slack.render import REPLY_BUTTON, blocks
+from adapters.slack.webclient import PooledWebClient
 from bot.channels import Limits
 from bot.errors import BadRequest, DeliveryError
 from bot.host import Host
@@ -104,7 +105,7 @@ class SlackChannel:
             raise ValueError("Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
         self.settings = settings
         self.host = host
-        self.client = AsyncWebClient(
+        self.client = PooledWebClient(
             token=settings.bot_token.get_secret_value(),
             base_url=settings.api_base_url,
             retry_handlers=[
@@ -119,6 +120,7 @@ class SlackChannel:
             raise_error_for_unhandled_request=True,  # answered by ``_on_error``, not with 404
         )
         self.handler = AsyncSlackRequestHandler(self.app)
+        host.add_service("slack-http", start=_nothing, stop=self.client.close)
         self.verifier = SignatureVerifier(settings.signing_secret.get_secret_value())
         self.outbound = SlackOutbound(self.client, host)
         # set by the staff side (SlackStaff) when ESCALATION_CHANNEL names slack:<channel id>
@@ -320,3 +322,7 @@ def _check_parsable(body: bytes, content_type: str) -> None:
         raise BadRequest("malformed Slack request body") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
         raise BadRequest("Slack request body without a type")
+
+
+async def _nothing() -> None:
+    """The HTTP session opens on the first API call; only its close needs a hook."""

@@ -40,6 +40,7 @@ class FakeSlack:
     runner: web.AppRunner | None = None
     _ts: Any = field(default_factory=lambda: itertools.count(1))
     acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acks received
+    peers: set[Any] = field(default_factory=set)  # client (host, port) of each accepted post
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     # called with (method, args) for each accepted chat.postMessage/chat.update
     listener: Callable[[str, dict[str, Any]], None] | None = None
@@ -79,6 +80,8 @@ class FakeSlack:
                 )
             return web.json_response({"ok": False, "error": failure})
         self.calls.append((method, args))
+        if method == "chat.postMessage" and request.transport is not None:
+            self.peers.add(request.transport.get_extra_info("peername"))
         if method == "auth.test":
             return web.json_response(
                 {"ok": True, "user_id": BOT_USER, "bot_id": "B0001", "team_id": TEAM}

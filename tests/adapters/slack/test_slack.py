@@ -80,6 +80,15 @@ async def test_dm_gets_one_reply_and_retries_get_none(make_runtime, slack_api) -
     assert [p["text"] for p in posts] == ["echo:你好"] and posts[0]["channel"] == "D123"
 
 
+async def test_replies_reuse_one_connection(make_runtime, slack_api) -> None:
+    # slack_sdk alone opens a session, so a TCP connection, per API call
+    rt, _, client = await _bot(make_runtime, slack_api)
+    for i in range(3):  # one after the other: concurrent calls may each take a connection
+        await _send(client, fake.event_body(fake.dm(f"m{i}", user=f"U{i}"), event_id=f"Ev{i}"))
+        await _settle(rt, slack_api, i + 1)
+    assert len(slack_api.posts()) == 3 and len(slack_api.peers) == 1
+
+
 async def test_mention_is_answered_in_the_thread(make_runtime, slack_api) -> None:
     rt, _, client = await _bot(make_runtime, slack_api)
     await _send(client, fake.event_body(fake.mention("where is my order"), event_id="Ev2"))
