@@ -25,6 +25,14 @@ THREAD_MAX = 500
 Entry = dict[str, Any]
 
 
+# KEYS: thread.  ARGV: entry JSON, entries kept, ttl s.
+_APPEND = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+return redis.call('EXPIRE', KEYS[1], ARGV[3])
+"""
+
+
 class ConsoleFeed:
     """Append to and read ticket threads; publish and follow console events."""
 
@@ -32,6 +40,9 @@ class ConsoleFeed:
         self._redis = redis
         self._keys = keys
         self.channel = keys.console_events()
+        # A script, not a MULTI/EXEC pipeline: redis-py's cluster client runs those on a
+        # thread of its own per call, blocking the loop, and this runs per relayed message.
+        self._append = redis.register_script(_APPEND)
 
     def thread_key(self, ticket_id: str) -> str:
         """Same hash tag as the ticket, so both live on one Redis Cluster slot."""
@@ -41,11 +52,10 @@ class ConsoleFeed:
         """Add ``entry`` (stamped with the time) to the thread and tell every replica."""
         entry = {"ts": time.time(), **entry}
         key = self.thread_key(ticket_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, json.dumps(entry, ensure_ascii=False))
-            pipe.ltrim(key, -THREAD_MAX, -1)
-            pipe.expire(key, CLOSED_TTL_S)  # outlives the ticket's own TTL after closing
-            await pipe.execute()
+        # the thread outlives the ticket's own TTL after closing
+        await self._append(
+            keys=[key], args=[json.dumps(entry, ensure_ascii=False), THREAD_MAX, CLOSED_TTL_S]
+        )
         await self.publish({"type": "entry", "ticket": ticket_id, "entry": entry})
         return entry
 
