@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.wechat_wrk import Machine
 from bot.settings import load_settings
 from nlu.loader import resolve_model_dir
 from tests.system.cluster import RedisServer
@@ -94,6 +94,8 @@ async def run_model(
                 platforms.ledger = Ledger()
                 driver.retries = driver.gave_up = driver.duplicates_sent = 0
                 refused_before, machine = await refused(stack.urls()), Machine()
+                machine.start()
+                cpu_before, wall_before = time.process_time(), time.monotonic()
                 started = await open_loop(
                     driver,
                     texts,
@@ -105,6 +107,8 @@ async def run_model(
                 await settle(platforms.ledger, expected, timeout_s=30)
                 report = check(platforms.ledger, expected)
                 elapsed = platforms.ledger.last_reply_at() - started
+                machine.stop()
+                driver_cores = (time.process_time() - cpu_before) / (time.monotonic() - wall_before)
                 rows.append(
                     {
                         "model": label,
@@ -113,7 +117,9 @@ async def run_model(
                         "msg_s": report.messages / elapsed,
                         "refused": await refused(stack.urls()) - refused_before,
                         "gave_up": driver.gave_up,
-                        **machine.since(),
+                        "driver_cores": driver_cores,
+                        "steal_pct": machine.steal_pct,
+                        "load": machine.load1,
                         "peak_mb": max(node.memory_mb()[1] for node in stack.nodes),
                         "duplicates_sent": driver.duplicates_sent,
                         "retries": driver.retries,
@@ -135,30 +141,6 @@ async def refused(urls: list[str]) -> int:
                 if line.startswith("bot_shed_total{")
             )
     return int(total)
-
-
-class Machine:
-    """The run's context: this driver's own CPU, the machine's steal and load."""
-
-    def __init__(self) -> None:
-        self._wall, self._cpu, self._stat = time.monotonic(), time.process_time(), _cpu_stat()
-
-    def since(self) -> dict[str, float]:
-        """Driver CPU (cores), steal (% of all CPU time) and the 1-minute load average."""
-        wall, stat = time.monotonic() - self._wall, _cpu_stat()
-        total = sum(stat) - sum(self._stat)
-        steal = stat[7] - self._stat[7] if len(stat) > 7 else 0
-        return {
-            "driver_cores": (time.process_time() - self._cpu) / wall,
-            "steal_pct": 100 * steal / total if total else 0.0,
-            "load": os.getloadavg()[0],
-        }
-
-
-def _cpu_stat() -> list[int]:
-    """The machine's CPU time counters (user, nice, system, idle, iowait, irq, softirq, steal)."""
-    with open("/proc/stat", encoding="ascii") as fh:
-        return [int(x) for x in fh.readline().split()[1:]]
 
 
 HEADER = (
