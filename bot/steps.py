@@ -48,11 +48,11 @@ class Guard:
 class Dedupe:
     """Claim the platform message; mark it done after, or release it on failure.
 
-    With ``order``, a new message (no marker yet) is claimed in the same round
-    trip as its conversation's first acquire: the place taken rides on
-    ``turn.waiter`` to the conversation step, and is given up here if the turn
-    stops or fails before that step took it over. Any other message (a retry, a
-    duplicate) goes through the whole claim protocol, as without ``order``.
+    A new message (no marker yet) is claimed in the same round trip as its
+    conversation's first acquire: the place taken rides on ``turn.waiter`` to
+    the conversation step, and is given up here if the turn stops or fails
+    before that step took it over. Any other message (a retry, a duplicate)
+    goes through the whole claim protocol.
 
     A retry of a message in flight elsewhere waits up to ``inflight_wait_s``:
     long enough for a crashed owner's heartbeat to expire, so the retry (often
@@ -63,7 +63,7 @@ class Dedupe:
         self,
         deduper: Deduper,
         *,
-        order: ConversationOrder | None = None,
+        order: ConversationOrder,
         inflight_wait_s: float = 0.0,
     ) -> None:
         self._deduper = deduper
@@ -81,7 +81,7 @@ class Dedupe:
         try:
             await call_next(turn)
         except BaseException:
-            await self._give_up_place(turn)
+            await give_up_place(turn, self._order)
             await self._deduper.release(conv, mid)
             raise
         finally:
@@ -91,8 +91,6 @@ class Dedupe:
 
     async def _claim(self, turn: Turn) -> Claim:
         conv, mid = turn.conversation, turn.message.message_id
-        if self._order is None:
-            return await self._deduper.wait(conv, mid, self._wait_s)
         turn.waiter = await self._deduper.claim_queued(conv, mid, self._order)
         if turn.waiter is not None:
             return Claim.NEW
@@ -102,14 +100,10 @@ class Dedupe:
         """Mark a turn done that never committed; leave its place in the same round trip."""
         conv, mid = turn.conversation, turn.message.message_id
         waiter, turn.waiter = turn.waiter, None
-        if waiter is None or self._order is None:
+        if waiter is None:
             await self._deduper.done(conv, mid)
         else:
             await self._deduper.done_leaving(conv, mid, self._order, waiter)
-
-    async def _give_up_place(self, turn: Turn) -> None:
-        if self._order is not None:
-            await give_up_place(turn, self._order)
 
 
 async def give_up_place(turn: Turn, order: ConversationOrder) -> None:
@@ -131,7 +125,7 @@ class RateLimit:
         limiter: RateLimiter,
         rule_for: Callable[[str], RateLimitRule],
         *,
-        order: ConversationOrder | None = None,
+        order: ConversationOrder,
     ) -> None:
         self._limiter = limiter
         self._rule_for = rule_for
@@ -148,8 +142,7 @@ class RateLimit:
         if decision.notify:
             # Free the conversation before the platform call. A silent drop keeps the
             # place: the dedupe step leaves it as it marks the message done, one trip.
-            if self._order is not None:
-                await give_up_place(turn, self._order)
+            await give_up_place(turn, self._order)
             notice = Reply(text=text("rate_limited", detect_lang(msg.text)))
             await turn.sink.deliver(msg.address, [notice])
 
