@@ -85,8 +85,6 @@ class Deduper:
         self._release = redis.register_script(_RELEASE)
         self._release_args: list[bytes | int] = [self._mine, _RELEASED, done_ttl_s * 1000]
         self._active: set[str] = set()  # markers this process is working on right now
-        # not `deferred or ...`: an empty Deferred is falsy (it has __len__), and the
-        # runtime shares one that its heartbeat replays
         self._deferred = deferred if deferred is not None else Deferred()
 
     async def claim(

@@ -29,6 +29,12 @@ class Deferred:
     def __len__(self) -> int:
         return len(self._ops)
 
+    def __bool__(self) -> bool:
+        # A Deferred is a shared store, not a collection: one with nothing kept must not
+        # read as false, or `deferred or Deferred()` quietly makes a private one that the
+        # runtime's heartbeat never replays (the bug behind writes never replayed).
+        return True
+
     async def run(self, op: Op) -> None:
         """Run ``op`` now; if Redis is unreachable, keep it for :meth:`replay`."""
         try:

@@ -160,8 +160,6 @@ class ConversationOrder:
         self._redis = redis
         self._keys = keys
         self._replica = replica_id
-        # not `deferred or ...`: an empty Deferred is falsy (it has __len__), and the
-        # runtime shares one that its heartbeat replays
         self._deferred = deferred if deferred is not None else Deferred()
         self._lock_ttl_ms = lock_ttl_ms
         self._wait_s = wait_ms / 1000

@@ -26,8 +26,6 @@ class SendLedger:
         self._redis = redis
         self._keys = keys
         self._ttl_s = ttl_s
-        # not `deferred or ...`: an empty Deferred is falsy (it has __len__), and the
-        # runtime shares one that its heartbeat replays
         self._deferred = deferred if deferred is not None else Deferred()
 
     async def sent(self, conversation: str, message_id: str) -> set[int]:
