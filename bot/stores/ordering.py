@@ -170,9 +170,17 @@ class ConversationOrder:
         self._leave = redis.register_script(_LEAVE)
 
     async def acquire(self, conversation: str, waiter_id: str) -> Lease:
-        """Queue up and wait our turn; raises :class:`LockTimeout` past ``wait_ms``."""
+        """Queue up and wait our turn; raises :class:`LockTimeout` past ``wait_ms``.
+
+        A waiter that stops waiting (timed out, cancelled) leaves its place at once:
+        left there, it would hold up everyone behind it until it went stale.
+        """
         waiter = Waiter(conversation, self._full_id(waiter_id), time.monotonic())
-        return await self._wait_turn(waiter, enqueue=True)
+        try:
+            return await self._wait_turn(waiter, enqueue=True)
+        except (LockTimeout, asyncio.CancelledError):
+            await self.leave(waiter)
+            raise
 
     async def claim_and_queue(
         self, conversation: str, marker: str, value: bytes, ttl_ms: int

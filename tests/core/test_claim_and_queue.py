@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bot.errors import LockTimeout
 from bot.pipeline import Pipeline
 from bot.redis_conn import RedisHandle
 from bot.runtime import Runtime
@@ -78,6 +79,21 @@ async def test_a_message_queued_with_its_claim_runs_once_the_holder_leaves(make_
     assert turn.outcome is Outcome.REPLIED and not turn.retry
     assert out.texts() == ["echo:hi"]
     assert await _place_of(rt) == (None, [])
+
+
+@pytest.mark.parametrize("stop", ["timeout", "cancel"])
+async def test_a_waiter_that_stops_waiting_leaves_the_queue(make_runtime, stop) -> None:
+    """Left behind, its place would hold up the conversation until it went stale."""
+    rt, _ = await _runtime(make_runtime, lock_wait_ms=100 if stop == "timeout" else 60_000)
+    agent = await rt.order.acquire(CONV, "agent")
+    waiting = asyncio.create_task(rt.order.acquire(CONV, "staff"))
+    await until(lambda: _queued(rt))
+    if stop == "cancel":
+        waiting.cancel()
+    with pytest.raises((LockTimeout, asyncio.CancelledError)):
+        await waiting
+    assert await _place_of(rt) == (agent.token.encode(), [])
+    await rt.order.release(agent)
 
 
 async def _queued(rt: Runtime) -> bool:
