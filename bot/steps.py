@@ -17,7 +17,7 @@ from bot.records import Record, RecordWriter
 from bot.settings import RateLimitRule
 from bot.stores.context import ContextStore, decode_context
 from bot.stores.dedupe import Claim, Deduper
-from bot.stores.ordering import ConversationOrder, Lease
+from bot.stores.ordering import ConversationOrder, Lease, Waiter
 from bot.stores.ratelimit import RateLimiter
 from bot.stores.sent import SendLedger
 from bot.texts import text
@@ -91,10 +91,11 @@ class Dedupe:
 
     async def _claim(self, turn: Turn) -> Claim:
         conv, mid = turn.conversation, turn.message.message_id
-        turn.waiter = await self._deduper.claim_queued(conv, mid, self._order)
-        if turn.waiter is not None:
+        found = await self._deduper.claim_queued(conv, mid, self._order)
+        if isinstance(found, Waiter):
+            turn.waiter = found
             return Claim.NEW
-        return await self._deduper.wait(conv, mid, self._wait_s, marker_seen=True)
+        return await self._deduper.wait(conv, mid, self._wait_s, marker=found)
 
     async def _done(self, turn: Turn) -> None:
         """Mark a turn done that never committed; leave its place in the same round trip."""

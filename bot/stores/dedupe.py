@@ -88,16 +88,16 @@ class Deduper:
         self._deferred = deferred if deferred is not None else Deferred()
 
     async def claim(
-        self, conversation: str, message_id: str, *, marker_seen: bool = False
+        self, conversation: str, message_id: str, *, marker: bytes | None = None
     ) -> Claim:
         """Claim a message for processing by this replica.
 
-        ``marker_seen``: the caller's ``SET NX`` just failed (:meth:`claim_queued`),
-        so start by reading the marker rather than sending the same SET again.
+        ``marker``: the value :meth:`claim_queued` found instead of setting it, so
+        neither the same SET nor a GET is sent again.
         """
         key = self._keys.dedupe(conversation, message_id)
         try:
-            claim = await self._claim(key, set_first=not marker_seen)
+            claim = await self._claim(key, marker)
         except (RedisConnectionError, RedisTimeoutError):
             # SET NX may have landed with its answer lost: release it once Redis is back
             # (unless a retry here has taken it up since), or other replicas wait on it.
@@ -109,12 +109,13 @@ class Deduper:
 
     async def claim_queued(
         self, conversation: str, message_id: str, order: ConversationOrder
-    ) -> Waiter | None:
+    ) -> Waiter | bytes:
         """The common path: claim a message whose marker is absent and queue for its
         conversation, in one round trip (:meth:`ConversationOrder.claim_and_queue`).
 
-        A waiter means :attr:`Claim.NEW`. None means the marker exists and nothing
-        happened: :meth:`wait` (``marker_seen=True``) then runs the rest of the protocol.
+        A waiter means :attr:`Claim.NEW`. Otherwise the marker exists, its value is
+        returned and nothing happened: :meth:`wait` (``marker=``) runs the rest of the
+        protocol.
         """
         key = self._keys.dedupe(conversation, message_id)
         try:
@@ -123,14 +124,15 @@ class Deduper:
             # as in claim: the SET NX may have landed (the order has deferred its own undo)
             await self._deferred.run(lambda: self._release_if_idle(key))
             raise
-        if waiter is not None:
+        if isinstance(waiter, Waiter):
             self._active.add(key)
         return waiter
 
-    async def _claim(self, key: str, *, set_first: bool = True) -> Claim:
-        if set_first and await self._redis.set(key, self._mine, nx=True, px=self._processing_ms):
-            return Claim.NEW
-        current = cast(bytes | None, await self._redis.get(key))
+    async def _claim(self, key: str, current: bytes | None = None) -> Claim:
+        if current is None:
+            if await self._redis.set(key, self._mine, nx=True, px=self._processing_ms):
+                return Claim.NEW
+            current = cast(bytes | None, await self._redis.get(key))
         if current is None:  # expired between the two calls: try once more
             ok = await self._redis.set(key, self._mine, nx=True, px=self._processing_ms)
             return Claim.NEW if ok else Claim.IN_FLIGHT
@@ -155,17 +157,17 @@ class Deduper:
         self._active.discard(self._keys.dedupe(conversation, message_id))
 
     async def wait(
-        self, conversation: str, message_id: str, timeout_s: float, *, marker_seen: bool = False
+        self, conversation: str, message_id: str, timeout_s: float, *, marker: bytes | None = None
     ) -> Claim:
         """Claim, and while another replica has the message in flight, keep trying.
 
         A retry arriving while the first delivery is still being handled waits
         for it to finish (then it is a duplicate); if the replica handling it
         crashed, the claim is taken over once its heartbeat has expired.
-        ``marker_seen`` applies to the first try, as in :meth:`claim`.
+        ``marker`` applies to the first try, as in :meth:`claim`.
         """
         deadline = time.monotonic() + timeout_s
-        claim = await self.claim(conversation, message_id, marker_seen=marker_seen)
+        claim = await self.claim(conversation, message_id, marker=marker)
         while claim is Claim.IN_FLIGHT and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
             claim = await self.claim(conversation, message_id)

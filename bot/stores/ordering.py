@@ -84,7 +84,8 @@ return 0
 # holding the lock or queued means the claim was ours, and the call answers as the
 # first one did rather than stranding that waiter.
 # KEYS: as _ACQUIRE, then the dedupe marker.  ARGV: as _ACQUIRE, then marker value, its ttl ms.
-# Returns {-1} when the marker exists, else what _ACQUIRE returns.
+# Returns {-1, marker value} when the marker exists (the caller needs no GET to judge a
+# retry or a duplicate), else what _ACQUIRE returns.
 _CLAIM_AND_ACQUIRE = (
     """
 if not redis.call('SET', KEYS[6], ARGV[5], 'NX', 'PX', ARGV[6]) then
@@ -93,7 +94,7 @@ if not redis.call('SET', KEYS[6], ARGV[5], 'NX', 'PX', ARGV[6]) then
     return {tonumber(string.sub(held, #me + 2)), redis.call('GET', KEYS[5])}
   end
   if redis.call('LPOS', KEYS[1], me) then return {0} end
-  return {-1}
+  return {-1, redis.call('GET', KEYS[6])}
 end
 """
     + _ACQUIRE
@@ -184,10 +185,10 @@ class ConversationOrder:
 
     async def claim_and_queue(
         self, conversation: str, marker: str, value: bytes, ttl_ms: int
-    ) -> Waiter | None:
+    ) -> Waiter | bytes:
         """Set the dedupe ``marker`` if absent and, only then, queue up in one round trip.
 
-        None when the marker exists: nothing was queued. Otherwise the returned
+        The marker's value when it exists: nothing was queued. Otherwise the returned
         waiter holds the conversation already (``lease``) or is queued for
         :meth:`resume`; the caller owns it and must :meth:`leave` it if the turn
         stops before resuming.
@@ -197,7 +198,7 @@ class ConversationOrder:
         keys = [*self._script_keys(conversation), marker]
         reply = await self._attempt(self._claim_and_acquire, waiter, keys, args)
         if int(reply[0]) == -1:
-            return None
+            return cast(bytes, reply[1])
         lease = self._lease(waiter, reply)
         return Waiter(conversation, waiter.waiter_id, waiter.started, lease)
 

@@ -110,11 +110,17 @@ async def test_each_reply_but_the_last_adds_one_round_trip(counted) -> None:
     assert await log.during(rt, turn) == ["EVALSHA", "EVALSHA", *marks, "EVALSHA"]
 
 
-async def test_a_duplicate_costs_two(counted) -> None:
+async def test_a_duplicate_costs_one(counted) -> None:
+    """The claim script answers with the marker it found: no GET follows."""
     rt, log = counted
     await rt.pipeline.handle(message("hi", mid="m1"), rt.outbound)
-    again = rt.pipeline.handle(message("hi", mid="m1"), rt.outbound)
-    assert await log.during(rt, again) == ["EVALSHA", "GET"]
+    outcomes: list[Outcome] = []
+
+    async def again() -> None:
+        outcomes.append((await rt.pipeline.handle(message("hi", mid="m1"), rt.outbound)).outcome)
+
+    assert await log.during(rt, again()) == ["EVALSHA"]
+    assert outcomes == [Outcome.DUPLICATE]
 
 
 async def test_a_silently_dropped_message_costs_three(counted) -> None:
