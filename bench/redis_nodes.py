@@ -4,25 +4,19 @@
   takes this module's own INFO traffic out of a delta;
 - :func:`redis_benchmark` runs SET, GET and the bot's own GCRA script and says what
   each request cost Redis in commands and CPU;
-- :func:`start_cluster` starts a Redis Cluster of masters only, as
-  ``tests/core/test_cluster.py`` does.
+- a Redis Cluster comes from :func:`tests.system.cluster.start_cluster`, the one the
+  cluster test starts.
 """
 
 from __future__ import annotations
 
 import csv
-import socket
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 
 import redis
 
 from bot.stores.ratelimit import _GCRA  # the bot's own script, for redis-benchmark
-from tests.system.cluster import free_port, redis_server_binary
 
 
 @dataclass(frozen=True)
@@ -128,62 +122,3 @@ def redis_benchmark(port: int, requests: int) -> list[Bench]:
         rows = list(csv.reader(line for line in out.stdout.splitlines() if line.startswith('"')))
         results.append(Bench(name, requests, float(rows[-1][1]), use))
     return results
-
-
-# -- a Redis Cluster, as tests/core/test_cluster.py starts one ----------------------------
-
-
-def cluster_port() -> int:
-    """A free port whose cluster bus port (+10000) is free too."""
-    while True:
-        port = free_port()
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
-    """Poll ``check`` until it is true; a TimeoutError naming ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s")
-        time.sleep(0.05)
-
-
-def start_cluster(directory: Path, masters: int, procs: list[subprocess.Popen[bytes]]) -> list[int]:
-    """``masters`` cluster nodes on loopback, no replicas, the 16384 slots spread over them.
-
-    Each node's process is added to ``procs`` as it starts, for the caller to stop.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    ports = [cluster_port() for _ in range(masters)]
-    for p in ports:
-        args = [redis_server_binary(), "--port", str(p), "--bind", "127.0.0.1"]
-        args += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{p}.conf"]
-        args += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
-        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
-    for p in ports:
-        wait_until(partial(_answers, p), f"redis cluster node {p}")
-    create = ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports]]
-    create += ["--cluster-replicas", "0", "--cluster-yes"]
-    subprocess.run(create, check=True, capture_output=True, timeout=60)
-    for p in ports:  # every node must know every slot before a client asks it
-        wait_until(partial(_cluster_ok, p), f"cluster state on {p}")
-    return ports
-
-
-def _answers(port: int) -> bool:
-    try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.2).ping())
-    except redis.RedisError:
-        return False
-
-
-def _cluster_ok(port: int) -> bool:
-    return bool(redis.Redis(port=port).cluster("info")["cluster_state"] == "ok")

@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.redis_nodes import Node, RedisUse, redis_benchmark, start_cluster
+from bench.redis_nodes import Node, RedisUse, redis_benchmark
 from bench.scaling_report import (
     BotRun,
     bench_table,
@@ -60,7 +60,7 @@ from bench.wechat_wrk import (
     wrk_binary,
 )
 from tests.fakes import wechat as fwechat
-from tests.system.cluster import RedisServer, Replica
+from tests.system.cluster import RedisServer, Replica, start_cluster
 
 # -- the runs ----------------------------------------------------------------------------
 

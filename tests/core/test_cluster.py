@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
@@ -20,6 +16,7 @@ from bot.settings import Settings
 from bot.turn import Outcome
 from tests.core.test_pipeline import SlowEcho
 from tests.helpers import RecordingChannel, message
+from tests.system.cluster import start_cluster
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
@@ -28,99 +25,17 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    """A port whose cluster bus port (+10000) is free too; cluster ports must be <= 55535."""
-    rng = random.Random()
-    while True:
-        port = rng.randint(20000, 45000)
-        try:
-            for candidate in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-
-
 @pytest.fixture(scope="module")
 def cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     """Three master nodes on loopback, slots spread over them."""
-    work: Path = tmp_path_factory.mktemp("cluster")
-    ports = [_free_port() for _ in range(3)]
-    procs = [
-        subprocess.Popen(
-            [
-                str(REDIS_SERVER),
-                "--port",
-                str(p),
-                "--bind",
-                "127.0.0.1",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                f"nodes-{p}.conf",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(work),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for p in ports
-    ]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        for p in ports:
-            _wait_ping(p)
-        subprocess.run(
-            [
-                str(REDIS_CLI),
-                "--cluster",
-                "create",
-                *[f"127.0.0.1:{p}" for p in ports],
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
-        _wait_cluster_ok(ports[0])
-        yield ports
+        yield start_cluster(tmp_path_factory.mktemp("cluster"), 3, procs)
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=10)
-
-
-def _wait_ping(port: int) -> None:
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        if (
-            subprocess.run(
-                [str(REDIS_CLI), "-p", str(port), "ping"], capture_output=True
-            ).stdout.strip()
-            == b"PONG"
-        ):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"redis node on {port} did not start")
-
-
-def _wait_cluster_ok(port: int) -> None:
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        info = subprocess.run(
-            [str(REDIS_CLI), "-p", str(port), "cluster", "info"], capture_output=True
-        ).stdout
-        if b"cluster_state:ok" in info:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("cluster did not become ok")
 
 
 @pytest.fixture

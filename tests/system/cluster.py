@@ -16,9 +16,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT = Path(sys.executable).with_name("bot")
@@ -171,3 +173,54 @@ def _wait_for(check: Callable[[], bool], *, what: str, timeout_s: float = 30) ->
             return
         time.sleep(0.1)
     raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s")
+
+
+# -- a Redis Cluster, for tests/core/test_cluster.py and bench/scaling.py --------------------
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def start_cluster(directory: Path, masters: int, procs: list[subprocess.Popen[bytes]]) -> list[int]:
+    """``masters`` cluster nodes on loopback, no replicas, the 16384 slots spread over them.
+
+    Each node's process is added to ``procs`` as it starts, for the caller to stop
+    (also when this raises). ``redis-cli`` comes with every redis-server package.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ports = [cluster_port() for _ in range(masters)]
+    for p in ports:
+        args = [redis_server_binary(), "--port", str(p), "--bind", "127.0.0.1"]
+        args += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{p}.conf"]
+        args += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
+        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+    for p in ports:
+        _wait_for(partial(_answers, p), what=f"redis cluster node {p}")
+    create = ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports]]
+    create += ["--cluster-replicas", "0", "--cluster-yes"]
+    subprocess.run(create, check=True, capture_output=True, timeout=60)
+    for p in ports:  # every node must know every slot before a client asks it
+        _wait_for(partial(_cluster_ok, p), what=f"cluster state on {p}")
+    return ports
+
+
+def _answers(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=0.2).ping())
+    except redis.RedisError:
+        return False
+
+
+def _cluster_ok(port: int) -> bool:
+    return bool(redis.Redis(port=port).cluster("info")["cluster_state"] == "ok")
