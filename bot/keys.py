@@ -57,6 +57,11 @@ class Keys:
         """Heartbeat of one running replica."""
         return f"{self.prefix}:replica:{replica_id}"
 
+    def wake(self, replica_id: str = "") -> str:
+        """Pub/sub channel that wakes a replica's conversation waiters (``bot/stores/wake.py``);
+        without an id, the prefix the scripts complete with one."""
+        return f"{self.prefix}:wake:{replica_id}"
+
     # -- platform plug-ins ---------------------------------------------------------
 
     def token(self, platform: str, credential: str) -> str:

@@ -36,6 +36,7 @@ from bot.stores.ordering import ConversationOrder
 from bot.stores.ratelimit import RateLimiter
 from bot.stores.sent import SendLedger
 from bot.stores.throttle import OutboundThrottle
+from bot.stores.wake import Waker
 from bot.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class Runtime:
             done_ttl_s=settings.dedupe_ttl_s,
             deferred=self.deferred,
         )
+        # a conversation's next waiter is woken when it frees, rather than polling for it
+        self.waker = Waker(self.redis, self.keys.wake(self.replica_id))
         self.order = ConversationOrder(
             self.redis,
             self.keys,
@@ -84,6 +87,7 @@ class Runtime:
             wait_ms=settings.lock_wait_ms,
             replica_id=self.replica_id,
             deferred=self.deferred,
+            waker=self.waker,
         )
         self.throttle = OutboundThrottle(RateLimiter(self.redis, self.keys))
         self.records = RecordWriter(max_queue=settings.records_queue_size)
@@ -192,6 +196,7 @@ class Runtime:
         )
         await self.records.start(store)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="replica-heartbeat")
+        await self.waker.start()
         for _, start, _ in self._services:
             await start()
         # A channel's start only opens long-lived connections (Channel.start); the platforms
@@ -310,6 +315,7 @@ class Runtime:
             _, still = await asyncio.wait({self._heartbeat}, timeout=STOP_GRACE_S)
             if still:
                 log.error("the heartbeat did not stop in time; abandoned")
+        await self.waker.stop()
         try:
             await asyncio.wait_for(self.records.stop(), STOP_GRACE_S)
         except TimeoutError:

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from bot.errors import FencedOut
 from bot.keys import Keys
+from bot.stores.wake import WAKE_HEAD
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +120,20 @@ return 1
 """
 
 # The end of a turn, atomically: save the context, mark the message done and
-# release the lock -- only while we still hold the lock (fencing).
-# KEYS: lock, context, dedupe.  ARGV: lease token, value, ttl s, done ttl s.
-_COMMIT = """
+# release the lock -- only while we still hold the lock (fencing) -- and wake the
+# conversation's next waiter (bot/stores/wake.py).
+# KEYS: lock, context, dedupe, queue.  ARGV: lease token, value, ttl s, done ttl s, wake prefix.
+_COMMIT = (
+    WAKE_HEAD
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 redis.call('SET', KEYS[3], 'd', 'EX', ARGV[4])
 redis.call('DEL', KEYS[1])
+wake_head(KEYS[4], ARGV[5])
 return 1
 """
+)
 
 
 class ContextStore:
@@ -172,10 +178,11 @@ class ContextStore:
             self._keys.lock(conv),
             self._keys.context(conv),
             self._keys.dedupe(conv, message_id),
+            self._keys.queue(conv),
         ]
-        ok = await self._commit(
-            keys=keys, args=[lease_token, encode_context(ctx), self.ttl_s, done_ttl_s]
-        )
+        value, wake = encode_context(ctx), self._keys.wake()
+        args: list[str | bytes | int] = [lease_token, value, self.ttl_s, done_ttl_s, wake]
+        ok = await self._commit(keys=keys, args=args)
         if not ok:
             raise FencedOut(conv)
 

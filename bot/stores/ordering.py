@@ -17,6 +17,7 @@ conversation's hash slot, so one script, one round trip, does both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -31,9 +32,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.errors import LockTimeout
 from bot.keys import Keys
 from bot.stores.deferred import Deferred
+from bot.stores.wake import WAKE_HEAD, Waker
 
 log = logging.getLogger(__name__)
 DEAD_CHECK_S = 1.0  # how often a waiter looks at whether the lock's holder is alive
+POLL_CAP_S = 0.25  # longest pause between a woken waiter's polls: wakes can be lost
+FAST_POLL_CAP_S = 0.05  # the same without a wake channel, where polls alone find the turn
 
 # KEYS: queue, alive, lock, fence, context.  ARGV: me, lock ttl ms, stale ms, enqueue(1|0).
 # Returns {fencing token, context value} when we now hold the lock, else {0}:
@@ -71,10 +75,16 @@ while true do
 end
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+# KEYS: lock, queue.  ARGV: lease token, wake channel prefix.
+_RELEASE = (
+    WAKE_HEAD
+    + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+wake_head(KEYS[2], ARGV[2])
+return 1
 """
+)
 
 # The first acquire of a new message, run only if its dedupe marker was absent: the
 # claim and the queueing cost one round trip together. A message whose marker exists
@@ -100,20 +110,28 @@ end
     + _ACQUIRE
 )
 
-# KEYS: lock, queue, alive[, dedupe marker].  ARGV: waiter id[, marker value, its ttl ms].
+# KEYS: lock, queue, alive[, dedupe marker].
+# ARGV: waiter id, wake channel prefix[, marker value, its ttl ms].
 # A waiter gives up: drop the lock if it holds it, whatever its fence, and its place in
 # the queue, so nobody behind it waits for it to go stale. With a marker, also set it:
 # a turn that ends before its conversation step marks its message in the same trip.
-_LEAVE = """
+# If the conversation is free now, the waiter that may take it is woken.
+_LEAVE = (
+    WAKE_HEAD
+    + """
 local held = redis.call('GET', KEYS[1])
 redis.call('LREM', KEYS[2], 0, ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
-if KEYS[4] then redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[3]) end
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[4]) end
+local dropped = 0
 if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
-  return redis.call('DEL', KEYS[1])
+  dropped = redis.call('DEL', KEYS[1])
+  held = nil
 end
-return 0
+if not held then wake_head(KEYS[2], ARGV[2]) end
+return dropped
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +175,21 @@ class ConversationOrder:
         stale_ms: int = 3000,
         replica_id: str = "",
         deferred: Deferred | None = None,
+        waker: Waker | None = None,
+        poll_cap_s: float = POLL_CAP_S,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._replica = replica_id
+        self._waker = waker
+        self._wake_prefix = keys.wake()
         self._deferred = deferred if deferred is not None else Deferred()
         self._lock_ttl_ms = lock_ttl_ms
         self._wait_s = wait_ms / 1000
         self._stale_ms = stale_ms
+        # A waiter must poll well inside ``stale_ms`` (each poll says it is alive); between
+        # polls, a wake ends its pause at once.
+        self._poll_cap_s = min(poll_cap_s if waker else FAST_POLL_CAP_S, stale_ms / 4000)
         self._acquire = redis.register_script(_ACQUIRE)
         self._claim_and_acquire = redis.register_script(_CLAIM_AND_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
@@ -214,7 +239,8 @@ class ConversationOrder:
         Replayed when Redis is back if it is unreachable now, like :meth:`release`.
         """
         keys = self._leave_keys(waiter.conversation)
-        await self._deferred.run(lambda: self._leave(keys=keys, args=[waiter.waiter_id]))
+        args = [waiter.waiter_id, self._wake_prefix]
+        await self._deferred.run(lambda: self._leave(keys=keys, args=args))
 
     async def leave_marking(self, waiter: Waiter, marker: str, value: bytes, ttl_ms: int) -> None:
         """:meth:`leave`, and set the dedupe ``marker`` to ``value``, in one round trip.
@@ -224,7 +250,7 @@ class ConversationOrder:
         """
         keys = [*self._leave_keys(waiter.conversation), marker]
         try:
-            await self._leave(keys=keys, args=[waiter.waiter_id, value, ttl_ms])
+            await self._leave(keys=keys, args=[waiter.waiter_id, self._wake_prefix, value, ttl_ms])
         except (RedisConnectionError, RedisTimeoutError):
             await self.leave(waiter)
             raise
@@ -235,30 +261,41 @@ class ConversationOrder:
         If Redis is down, the release is replayed when it is back rather than
         leaving the conversation blocked until the lock expires.
         """
-        lock = self._keys.lock(lease.conversation)
-        await self._deferred.run(lambda: self._release(keys=[lock], args=[lease.token]))
+        keys = [self._keys.lock(lease.conversation), self._keys.queue(lease.conversation)]
+        args = [lease.token, self._wake_prefix]
+        await self._deferred.run(lambda: self._release(keys=keys, args=args))
 
     async def _wait_turn(self, waiter: Waiter, *, enqueue: bool) -> Lease:
-        """Poll the acquire script until the waiter holds the lock, or ``wait_ms`` passed."""
+        """Try the acquire script until the waiter holds the lock, or ``wait_ms`` passed.
+
+        It tries again when woken (the conversation freed, :mod:`bot.stores.wake`) or
+        after a pause that backs off, whichever comes first.
+        """
         conversation, started = waiter.conversation, waiter.started
         keys = self._script_keys(conversation)
         delay, next_check = 0.002, started + DEAD_CHECK_S
-        while True:
-            args = self._args(waiter, enqueue=enqueue)
-            reply = await self._attempt(self._acquire, waiter, keys, args)
-            lease = self._lease(waiter, reply)
-            if lease is not None:
-                return lease
-            enqueue = False
-            now = time.monotonic()
-            if now - started > self._wait_s:
-                raise LockTimeout(conversation)
-            if now > next_check:
-                next_check = now + DEAD_CHECK_S
-                await self._break_if_dead(conversation)
-            await asyncio.sleep(delay)
-            # Poll quickly at first; back off, but stay well inside ``stale_ms``.
-            delay = min(delay * 2, 0.05, self._stale_ms / 4000)
+        woken = self._waker.expect(waiter.waiter_id) if self._waker else None
+        try:
+            while True:
+                if woken is not None:
+                    woken.clear()  # before asking: a wake during the request counts
+                args = self._args(waiter, enqueue=enqueue)
+                reply = await self._attempt(self._acquire, waiter, keys, args)
+                lease = self._lease(waiter, reply)
+                if lease is not None:
+                    return lease
+                enqueue = False
+                now = time.monotonic()
+                if now - started > self._wait_s:
+                    raise LockTimeout(conversation)
+                if now > next_check:
+                    next_check = now + DEAD_CHECK_S
+                    await self._break_if_dead(conversation)
+                await _pause(woken, delay)
+                delay = min(delay * 2, self._poll_cap_s)
+        finally:
+            if self._waker is not None:
+                self._waker.forget(waiter.waiter_id)
 
     async def _attempt(
         self, script: AsyncScript, waiter: Waiter, keys: list[str], args: list[Any]
@@ -297,7 +334,8 @@ class ConversationOrder:
         replica = holder.split(b"/", 1)[0].decode(errors="replace")
         if replica == self._replica or await self._redis.exists(self._keys.replica(replica)):
             return  # we are alive by definition, and so is any replica still heartbeating
-        if await self._release(keys=[lock], args=[holder]):
+        keys = [lock, self._keys.queue(conversation)]
+        if await self._release(keys=keys, args=[holder, self._wake_prefix]):
             log.warning(
                 "broke the conversation lock of a dead replica",
                 extra={"conversation": conversation, "replica": replica},
@@ -316,3 +354,12 @@ class ConversationOrder:
     def _leave_keys(self, conversation: str) -> list[str]:
         k = self._keys
         return [k.lock(conversation), k.queue(conversation), k.queue_alive(conversation)]
+
+
+async def _pause(woken: asyncio.Event | None, seconds: float) -> None:
+    """Sleep ``seconds``, or less if ``woken`` is set meanwhile."""
+    if woken is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(woken.wait(), seconds)
