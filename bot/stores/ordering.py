@@ -36,8 +36,10 @@ from bot.stores.wake import WAKE_HEAD, Waker
 
 log = logging.getLogger(__name__)
 DEAD_CHECK_S = 1.0  # how often a waiter looks at whether the lock's holder is alive
-POLL_CAP_S = 0.25  # longest pause between a woken waiter's polls: wakes can be lost
-FAST_POLL_CAP_S = 0.05  # the same without a wake channel, where polls alone find the turn
+POLL_S = 0.25  # pause between a waiter's polls while wakes arrive (a wake can be lost)
+# Without wakes (no listener yet, or its connection lost) polls alone find the turn: the
+# first comes soon, and they back off up to this.
+FAST_POLL_S, FAST_POLL_CAP_S = 0.002, 0.05
 
 # KEYS: queue, alive, lock, fence, context.  ARGV: me, lock ttl ms, stale ms, enqueue(1|0).
 # Returns {fencing token, context value} when we now hold the lock, else {0}:
@@ -176,7 +178,7 @@ class ConversationOrder:
         replica_id: str = "",
         deferred: Deferred | None = None,
         waker: Waker | None = None,
-        poll_cap_s: float = POLL_CAP_S,
+        poll_s: float = POLL_S,
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -189,7 +191,8 @@ class ConversationOrder:
         self._stale_ms = stale_ms
         # A waiter must poll well inside ``stale_ms`` (each poll says it is alive); between
         # polls, a wake ends its pause at once.
-        self._poll_cap_s = min(poll_cap_s if waker else FAST_POLL_CAP_S, stale_ms / 4000)
+        self._poll_s = min(poll_s, stale_ms / 4000)
+        self._fast_cap_s = min(FAST_POLL_CAP_S, stale_ms / 4000)
         self._acquire = redis.register_script(_ACQUIRE)
         self._claim_and_acquire = redis.register_script(_CLAIM_AND_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
@@ -273,7 +276,7 @@ class ConversationOrder:
         """
         conversation, started = waiter.conversation, waiter.started
         keys = self._script_keys(conversation)
-        delay, next_check = 0.002, started + DEAD_CHECK_S
+        delay, next_check = 0.0, started + DEAD_CHECK_S
         woken = self._waker.expect(waiter.waiter_id) if self._waker else None
         try:
             while True:
@@ -291,11 +294,19 @@ class ConversationOrder:
                 if now > next_check:
                     next_check = now + DEAD_CHECK_S
                     await self._break_if_dead(conversation)
+                first, cap = self._pauses()
+                delay = min(max(delay * 2, first), cap)
                 await _pause(woken, delay)
-                delay = min(delay * 2, self._poll_cap_s)
         finally:
             if self._waker is not None:
                 self._waker.forget(waiter.waiter_id)
+
+    def _pauses(self) -> tuple[float, float]:
+        """The first and the longest pause between tries: long while wakes arrive (the
+        wake ends a pause; fast polls would only repeat the script), short without."""
+        if self._waker is not None and self._waker.subscribed.is_set():
+            return self._poll_s, self._poll_s
+        return FAST_POLL_S, self._fast_cap_s
 
     async def _attempt(
         self, script: AsyncScript, waiter: Waiter, keys: list[str], args: list[Any]

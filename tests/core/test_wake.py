@@ -116,3 +116,15 @@ async def test_a_wake_sets_the_named_waiter_only(make_runtime, redis_client) -> 
     assert not other.is_set()
     rt.waker.forget("r/1")
     rt.waker.forget("r/2")
+
+
+async def test_a_waiter_finds_a_conversation_freed_without_a_wake(make_runtime) -> None:
+    """A lock that expires publishes nothing: the waiter's own polls find the turn."""
+    rt, _ = await _runtime(make_runtime)
+    await until(lambda: rt.waker.subscribed.is_set())
+    await rt.order.acquire(CONV, "agent")
+    task = asyncio.create_task(rt.order.acquire(CONV, "next"))
+    await until(lambda: _queue_has(rt, "next"))
+    await rt.redis.delete(rt.keys.lock(CONV))  # as if its holder died and its TTL ran out
+    lease = await asyncio.wait_for(task, 30)  # a guard against a hang only
+    await rt.order.release(lease)
