@@ -39,7 +39,7 @@ def agent_store(host: Host) -> AgentStore:
 def build_console(host: Host) -> ConsoleStaff:
     """The console staff channel, its routes added to the host's app."""
     feed = ConsoleFeed(host.redis, host.keys)
-    staff = ConsoleStaff(feed)
+    staff = ConsoleStaff(feed, agent_store(host))
     actions = TicketActions(
         feed=feed, desk_of=lambda: staff.desk, max_text_chars=host.settings.max_text_chars
     )

@@ -74,6 +74,10 @@ class AgentStore:
         """Every agent's name, sorted."""
         return sorted(n.decode() for n in cast(list[bytes], await self._redis.hkeys(self._agents)))
 
+    async def any(self) -> bool:
+        """Whether at least one agent exists."""
+        return bool(await self._redis.hlen(self._agents))
+
     async def exists(self, name: str) -> bool:
         """Whether ``name`` is an agent."""
         return bool(await self._redis.hexists(self._agents, name))

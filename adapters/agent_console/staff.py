@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from adapters.agent_console.agents import AgentStore
 from adapters.agent_console.feed import ConsoleFeed
 from adapters.agent_console.views import row
 from bot.escalation.desk import Desk
@@ -64,9 +65,14 @@ def classify(text: str) -> dict[str, Any]:
 class ConsoleStaff:
     """:class:`bot.escalation.staff.StaffChannel` for the web console at ``/agent``."""
 
-    def __init__(self, feed: ConsoleFeed) -> None:
+    def __init__(self, feed: ConsoleFeed, agents: AgentStore) -> None:
         self.feed = feed
+        self.agents = agents
         self.desk: Desk | None = None
+
+    async def staffed(self) -> bool:
+        """Whether any agent account exists: without one, nobody can sign in to see tickets."""
+        return await self.agents.any()
 
     async def post_ticket(self, ticket: Ticket) -> str:
         await self.feed.append(

@@ -76,6 +76,7 @@ def open_desk(
     gives their ``titles`` (kind -> name in texts, from the plug-ins); everything
     from here on is the same whichever they are.
     """
+    from bot.brain import NoHandoff
     from bot.escalation.desk import Desk
     from bot.escalation.handoff import EscalationHandoff
     from bot.escalation.staff import StaffChannels
@@ -93,6 +94,11 @@ def open_desk(
         transcript_lines=runtime.settings.escalation_transcript_lines,
         mask=runtime.settings.escalation_mask_pii,
         satisfaction=runtime.settings.escalation_satisfaction,
+        nobody=NoHandoff(
+            "no staff channel has anyone to see tickets (no agent console account: "
+            "`bot agents add NAME`)",
+            runtime.settings.escalation_contact,
+        ),
     )
     desk = Desk(runtime, handoff, titles)
     staff.attach(desk)

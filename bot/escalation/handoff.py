@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from bot.escalation.staff import StaffChannel
+from bot.brain import NoHandoff
+from bot.escalation.staff import StaffChannel, Staffed
 from bot.escalation.texts import STAFF, customer
 from bot.escalation.tickets import Ticket, TicketStore
 from bot.escalation.timers import BusinessHours, Timers
@@ -48,9 +49,12 @@ class EscalationHandoff:
         mask: bool = True,
         satisfaction: bool = True,
         clock: Callable[[], float] = time.time,
+        nobody: NoHandoff | None = None,
     ) -> None:
         self.tickets = tickets
         self.staff = staff
+        # what a customer is told when no staff channel has anyone to see a ticket
+        self.nobody = nobody or NoHandoff("no staff channel has anyone to see tickets")
         self.records = records
         self.timers = timers
         self.policy = policy
@@ -60,7 +64,14 @@ class EscalationHandoff:
         self.clock = clock
 
     async def open_ticket(self, turn: Turn, reason: str) -> None:
-        """Create the ticket, post it to the staff channel, tell the customer; human mode."""
+        """Create the ticket, post it to the staff channel, tell the customer; human mode.
+
+        When no staff channel has anyone to see it (a console without agents), no
+        ticket is opened and the customer is told so, as without staff channels.
+        """
+        if isinstance(self.staff, Staffed) and not await self.staff.staffed():
+            await self.nobody.open_ticket(turn, reason)
+            return
         ctx = turn.context
         assert ctx is not None
         history = ctx.history[-self.transcript_lines :]

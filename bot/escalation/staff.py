@@ -32,6 +32,19 @@ class StaffChannel(Protocol):
         """Refresh the ticket card (status, owner)."""
 
 
+@runtime_checkable
+class Staffed(Protocol):
+    """A staff channel that can tell whether anyone could see a ticket posted there now.
+
+    The agent console can: with no agent account, nobody can sign in to it, and a
+    ticket there would promise the customer a person who cannot exist. A Slack
+    channel or a DingTalk group cannot tell, and counts as seen.
+    """
+
+    async def staffed(self) -> bool:
+        """Whether anyone could see a ticket posted here now."""
+
+
 @dataclass(frozen=True, slots=True)
 class AgentWords:
     """What an agent wrote about a ticket, in any staff channel: a reply or an internal note."""
@@ -108,6 +121,13 @@ class StaffChannels:
     def attach(self, desk: Desk) -> None:
         for channel in self.channels:
             channel.attach(desk)
+
+    async def staffed(self) -> bool:
+        """Whether any of the channels could show a ticket to someone now."""
+        for channel in self.channels:
+            if not isinstance(channel, Staffed) or await channel.staffed():
+                return True
+        return False
 
     async def _each(self, act: Callable[[_S], Awaitable[str | None]], channel: _S) -> str:
         if len(self.channels) == 1:

@@ -78,6 +78,33 @@ async def test_a_contact_is_given_when_set(make_runtime) -> None:
     assert channel.outbound.texts()[-1] == "如需人工帮助，请联系：400-123-4567"
 
 
+async def test_a_console_nobody_can_sign_in_to_promises_nobody(make_runtime, caplog) -> None:
+    """No agent account: no ticket, the customer is told so; once one exists, tickets open."""
+    rt, client = await console_replica(make_runtime, escalation_contact="400-123-4567")
+    channel = RecordingChannel()
+    rt.add_channels([channel])
+    with caplog.at_level(logging.WARNING):
+        await rt.pipeline.handle(message("转人工", mid="c1"), channel.outbound)
+    said = channel.outbound.texts()
+    assert said == [
+        "抱歉，这里暂时无法为您转接人工客服，我会继续尽力为您解答。",
+        "如需人工帮助，请联系：400-123-4567",
+    ]
+    assert any("bot agents add NAME" in r.getMessage() for r in caplog.records)
+    assert await _tickets(rt) == [] and (await rt.contexts.load("test:acct:u1")).mode == "bot"
+    await add_agent(rt, "alice")
+    await rt.pipeline.handle(message("转人工", mid="c2"), channel.outbound)
+    assert "已为您转接" in channel.outbound.texts()[-1] and len(await _tickets(rt)) == 1
+    await client.aclose()
+    await settled(rt)
+
+
+async def _tickets(rt) -> list[object]:
+    handoff = rt.route.handoff
+    assert isinstance(handoff, EscalationHandoff)
+    return list(await handoff.tickets.all())
+
+
 async def test_a_claim_in_the_console_shows_in_slack_and_back(make_runtime, wechat) -> None:
     slack = await FakeSlack().start()
     try:
