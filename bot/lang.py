@@ -48,20 +48,28 @@ COMMON = frozenset(
 )
 
 
-def detect_lang(message: str, default: str = ZH) -> str:
-    """``zh-CN`` or ``en`` when ``message`` says which, else ``default`` (the conversation's)."""
+def detect_lang(message: str, default: str = ZH, *, opening: bool = False) -> str:
+    """``zh-CN`` or ``en`` when ``message`` says which, else ``default`` (the conversation's).
+
+    ``opening``: the conversation's first message. No language is established yet,
+    so the neutral words count as English too: "hey" as a first message is English,
+    while "ok" in a Chinese conversation keeps it Chinese.
+    """
     tokens = _EMOJI_CODE.sub(" ", message[:_LOOKED_AT].lower()).split()
     text = " ".join(t for t in tokens if not _NOISE_TOKEN.search(t))
     if _CJK.search(text):
         return ZH
-    words = [w for w in _WORD.findall(text) if _is_word(w)]
+    words = [w for w in _WORD.findall(text) if _is_word(w, neutral_counts=opening)]
+    if opening and words:
+        return EN
     if any(w in COMMON for w in words) or len(words) >= 3:
         return EN
     return default
 
 
-def _is_word(word: str) -> bool:
-    """A plausible English word: not neutral, not a single letter, not mashed keys."""
-    if word in NEUTRAL or len(word) < 2:
+def _is_word(word: str, *, neutral_counts: bool = False) -> bool:
+    """A plausible English word: not neutral (unless they count), not a single letter,
+    not mashed keys."""
+    if len(word) < 2 or (word in NEUTRAL and not neutral_counts):
         return False
     return bool(_VOWEL.search(word)) and not _MASH.search(word)

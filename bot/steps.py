@@ -258,7 +258,8 @@ class Route:
         ctx, msg = turn.context, turn.message
         assert ctx is not None, "Route runs after LoadContext"
         if msg.kind is MessageKind.TEXT and msg.text.strip():
-            ctx.lang = detect_lang(msg.text, ctx.lang)
+            opening = not any(h.get("role") == "user" for h in ctx.history)
+            ctx.lang = detect_lang(msg.text, ctx.lang, opening=opening)
         ctx.address = msg.address.to_dict()
         ctx.add_turn("user", msg.text[: self._max_chars], self._history, kind=msg.kind.value)
         if ctx.mode == "human":

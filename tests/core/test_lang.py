@@ -54,3 +54,15 @@ def test_english_words_make_it_english(message: str) -> None:
 @pytest.mark.parametrize("message", ["好的", "ok 好的", "SF123456789012 到哪了", "谢谢 thanks"])
 def test_chinese_characters_make_it_chinese(message: str) -> None:
     assert detect_lang(message, EN) == ZH
+
+
+@pytest.mark.parametrize("message", ["hey", "hi", "Hi!", "ok", "hey 👋", "yes"])
+def test_a_latin_opening_message_is_english(message: str) -> None:
+    """Nothing is established yet: a first "hey" is English; later it changes nothing."""
+    assert detect_lang(message, ZH, opening=True) == EN
+    assert detect_lang(message, ZH) == ZH
+
+
+@pytest.mark.parametrize("message", ["20231122001", "👍", "[微笑]", "asdfghjkl", "k", "你好"])
+def test_an_opening_message_without_english_words_is_not_english(message: str) -> None:
+    assert detect_lang(message, ZH, opening=True) == ZH
