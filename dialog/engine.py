@@ -23,6 +23,7 @@ from dataclasses import replace
 from bot import metrics
 from bot.models import Button, MessageKind, Reply
 from bot.turn import Turn
+from dialog.choices import picked
 from dialog.config import DialogConfig
 from dialog.faq import FaqIndex
 from dialog.flows import TOKEN_MARK, FlowRunner
@@ -70,6 +71,9 @@ class DialogEngine:
             self.runner.say(turn, "sensitive")
             return
         intent = self._effective_intent(parse)
+        offered = ctx.state.pop("which_first", None)  # asked last turn only
+        if offered and not ctx.flow and await self._first_of(turn, parse, intent, offered):
+            return
         if self._stale_button(turn, parse) or self._small_talk(turn, parse):
             return
         if ctx.flow and ctx.step and await self._in_flow(turn, parse, intent):
@@ -332,6 +336,22 @@ class DialogEngine:
         render = self.runner.templates.render
         choices = tuple(Button(render(f"request_{r}", ctx.lang, {}).text, f"/{r}") for r in names)
         turn.replies.append(replace(render("which_first", ctx.lang, {}), buttons=choices))
+        ctx.state["which_first"] = names
+        return True
+
+    async def _first_of(
+        self, turn: Turn, parse: ParseResult, intent: str, offered: list[str]
+    ) -> bool:
+        """The answer to "which first?" (:mod:`dialog.choices`): start the request it picks."""
+        ctx = turn.context
+        assert ctx is not None
+        render = self.runner.templates.render
+        titles = [(r, render(f"request_{r}", ctx.lang, {}).text) for r in offered]
+        choice = picked(parse.text, intent, titles)
+        if choice not in self.triggers:  # None, or a flow a reload has removed since
+            return False
+        ctx.fallback_count = 0
+        await self.runner.start(turn, self.triggers[choice], parse)
         return True
 
     def _policy_question(self, turn: Turn, parse: ParseResult, intent: str) -> bool:
