@@ -21,12 +21,23 @@ def address(value: str) -> str:
     return value
 
 
+# A title is a name. A question or a request typed at the prompt ("帮我订一张明天去上海的
+# 机票", "can I pay by card?") is the customer talking about something else, and once
+# became the title of an invoice the bot then asked to confirm.
+_NOT_A_NAME = re.compile(
+    r"[?？]|帮我|我要|我想|请问|怎么|什么|能不能|可不可以|[吗呢][。!！~～]*$|没事|算了|不用"
+    r"|^(?:can|could|would|will|please|pls|i|i'm|im|what|how|where|why|when|is|are|do|does"
+    r"|book|help|tell|show|never ?mind|no)\b",
+    re.IGNORECASE,
+)
+
+
 def invoice_title(value: str) -> str:
-    """``个人``/``personal`` or a company name of reasonable length."""
+    """``个人``/``personal`` or a name of reasonable length, not a question or a request."""
     value = value.strip().strip("“”\"'")
     if value.lower() in {"个人", "personal", "individual"}:
         return "个人"
-    if len(value) < 2 or len(value) > 60:
+    if len(value) < 2 or len(value) > 60 or _NOT_A_NAME.search(value):
         raise ValueError("not a valid invoice title")
     return value
 
