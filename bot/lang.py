@@ -20,6 +20,7 @@ ZH, EN = "zh-CN", "en"
 # quadratically on a long run without spaces (100,000 characters took minutes).
 _EMOJI_CODE = re.compile(r"\[[^\]]{1,8}\]")
 _NOISE_TOKEN = re.compile(r"\d|://|@")
+_ADDRESS_TOKEN = re.compile(r"://|@")
 _LOOKED_AT = 2000  # characters: more never changes the answer, and bounds the cost
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -56,9 +57,11 @@ def detect_lang(message: str, default: str = ZH, *, opening: bool = False) -> st
     while "ok" in a Chinese conversation keeps it Chinese.
     """
     tokens = _EMOJI_CODE.sub(" ", message[:_LOOKED_AT].lower()).split()
-    text = " ".join(t for t in tokens if not _NOISE_TOKEN.search(t))
-    if _CJK.search(text):
+    # Chinese glued to a number ("订单20231122002的快递到哪了") is still Chinese: only
+    # links and mentions are set aside for that test.
+    if any(_CJK.search(t) and not _ADDRESS_TOKEN.search(t) for t in tokens):
         return ZH
+    text = " ".join(t for t in tokens if not _NOISE_TOKEN.search(t))
     words = [w for w in _WORD.findall(text) if _is_word(w, neutral_counts=opening)]
     if opening and words:
         return EN

@@ -51,7 +51,10 @@ def test_english_words_make_it_english(message: str) -> None:
     assert detect_lang(message, ZH) == EN
 
 
-@pytest.mark.parametrize("message", ["好的", "ok 好的", "SF123456789012 到哪了", "谢谢 thanks"])
+@pytest.mark.parametrize(
+    "message",
+    ["好的", "ok 好的", "SF123456789012 到哪了", "谢谢 thanks", "订单20231122002的快递到哪了"],
+)
 def test_chinese_characters_make_it_chinese(message: str) -> None:
     assert detect_lang(message, EN) == ZH
 
