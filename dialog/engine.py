@@ -41,6 +41,11 @@ from dialog.templates import buttons
 from nlu.service import Warming
 from nlu.types import NLU, OUT_OF_SCOPE, IntentScore, ParseResult
 
+# The out-of-scope class's probability from which a message is off topic, not misread:
+# on the bundled validation set, 67 of the 69 messages at or above it were out of scope
+# (weather, flights, jokes: 0.8-0.99); "你猜" or "???" stay below it, not understood.
+OFF_TOPIC_CONFIDENCE = 0.6
+
 
 class DialogEngine:
     """Implements :class:`bot.brain.Brain`."""
@@ -288,6 +293,8 @@ class DialogEngine:
         elif intent in ("affirm", "deny"):  # "ok" / "好的" after an answer: no question, no miss
             ctx.fallback_count = 0
             self.runner.say(turn, "anything_else")
+        elif _off_topic(parse):
+            self.runner.say(turn, "off_topic")
         else:
             self._fallback(turn)
 
@@ -408,3 +415,11 @@ class DialogEngine:
             self.runner.cancel(ctx)
             ctx.state = {}
             ctx.history = []
+
+
+def _off_topic(parse: ParseResult) -> bool:
+    """Understood, and not the shop's business (weather, flights): the model's own
+    out-of-scope class is sure of it. Said so plainly, it is no miss: it neither counts
+    towards the fallback policy nor leads to the offer of a person."""
+    top = parse.ranking[0] if parse.ranking else None
+    return top is not None and top.name == OUT_OF_SCOPE and top.confidence >= OFF_TOPIC_CONFIDENCE
