@@ -16,7 +16,10 @@ the rest of the protocol run, through :meth:`Deduper.claim`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import Counter
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import cast
 
@@ -85,6 +88,10 @@ class Deduper:
         self._release = redis.register_script(_RELEASE)
         self._release_args: list[bytes | int] = [self._mine, _RELEASED, done_ttl_s * 1000]
         self._active: set[str] = set()  # markers this process is working on right now
+        # markers a coroutine here is claiming right now (its answer not yet read): two
+        # deliveries of one message on one replica can have their replies read in either
+        # order, so the second must not take the first's fresh marker for a lost release
+        self._claiming: Counter[str] = Counter()
         self._deferred = deferred if deferred is not None else Deferred()
 
     async def claim(
@@ -97,14 +104,15 @@ class Deduper:
         """
         key = self._keys.dedupe(conversation, message_id)
         try:
-            claim = await self._claim(key, marker)
+            with self._claiming_now(key):
+                claim = await self._claim(key, marker)
+                if claim.ours:
+                    self._active.add(key)
         except (RedisConnectionError, RedisTimeoutError):
             # SET NX may have landed with its answer lost: release it once Redis is back
             # (unless a retry here has taken it up since), or other replicas wait on it.
             await self._deferred.run(lambda: self._release_if_idle(key))
             raise
-        if claim.ours:
-            self._active.add(key)
         return claim
 
     async def claim_queued(
@@ -118,15 +126,31 @@ class Deduper:
         protocol.
         """
         key = self._keys.dedupe(conversation, message_id)
+        marker, value, ttl = key, self._mine, self._processing_ms
         try:
-            waiter = await order.claim_and_queue(conversation, key, self._mine, self._processing_ms)
+            with self._claiming_now(key):
+                waiter = await order.claim_and_queue(conversation, marker, value, ttl)
+                if isinstance(waiter, Waiter):
+                    self._active.add(key)
         except (RedisConnectionError, RedisTimeoutError):
             # as in claim: the SET NX may have landed (the order has deferred its own undo)
             await self._deferred.run(lambda: self._release_if_idle(key))
             raise
-        if isinstance(waiter, Waiter):
-            self._active.add(key)
         return waiter
+
+    @contextlib.contextmanager
+    def _claiming_now(self, key: str) -> Iterator[None]:
+        self._claiming[key] += 1
+        try:
+            yield
+        finally:
+            self._claiming[key] -= 1
+            if not self._claiming[key]:
+                del self._claiming[key]
+
+    def _busy_here(self, key: str, *, mine: int = 0) -> bool:
+        """Whether this process works on ``key`` or claims it (besides ``mine`` claims)."""
+        return key in self._active or self._claiming[key] > mine
 
     async def _claim(self, key: str, current: bytes | None = None) -> Claim:
         if current is None:
@@ -138,7 +162,7 @@ class Deduper:
             return Claim.NEW if ok else Claim.IN_FLIGHT
         if current == _DONE:
             return Claim.DONE
-        if current == self._mine and key not in self._active:
+        if current == self._mine and not self._busy_here(key, mine=1):
             # Ours, but nothing here works on it: a release that Redis missed. Take it again.
             return Claim.RETRY
         if current == _RELEASED or (current != self._mine and not await self._owner_alive(current)):
@@ -149,7 +173,7 @@ class Deduper:
         return Claim.IN_FLIGHT
 
     async def _release_if_idle(self, key: str) -> None:
-        if key not in self._active:
+        if not self._busy_here(key):
             await self._release(keys=[key], args=self._release_args)
 
     def finished(self, conversation: str, message_id: str) -> None:

@@ -281,3 +281,35 @@ async def test_writes_replayed_during_a_retry_on_the_same_replica_leave_it_alone
         assert channel.outbound.texts() == ["echo:hi"]
     finally:
         await asyncio.wait_for(rt.redis.aclose(), TEARDOWN_GUARD_S)
+
+
+async def test_a_second_delivery_heard_before_the_first_is_not_taken_for_a_lost_release(
+    proxy, redis_target, redis_client, settings
+) -> None:
+    """Two deliveries of one message on one replica, the first one's claim answered late:
+    the second finds a marker naming this replica that nothing here works on yet. It
+    must wait for the first, not process the message a second time."""
+    rt, channel = await _proxied(proxy, redis_target, settings, resend=False)
+    proxy.hold_answer_to(b":m8")  # the first claim runs in Redis; its answer waits
+    first = asyncio.create_task(rt.pipeline.handle(message("hi", mid="m8"), rt.outbound))
+    await until(lambda: redis_client.exists(rt.keys.dedupe(CONV, "m8")))
+    before = await _scripts(redis_client)
+    second = asyncio.create_task(rt.pipeline.handle(message("hi", mid="m8"), rt.outbound))
+    # its claim script has run while the first's answer is held (a second delivery taken
+    # for a retry would process the message whenever the first is released)
+    await until(lambda: _scripts_since(redis_client, before))
+    proxy.release()
+    outcomes = sorted([(await first).outcome, (await second).outcome])
+    assert outcomes == sorted([Outcome.REPLIED, Outcome.DUPLICATE])
+    assert channel.outbound.texts() == ["echo:hi"]
+    await asyncio.wait_for(rt.redis.aclose(), TEARDOWN_GUARD_S)
+
+
+async def _scripts(redis_client: aioredis.Redis) -> int:
+    """Scripts Redis has run (EVALSHA calls)."""
+    stats = await redis_client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def _scripts_since(redis_client: aioredis.Redis, before: int) -> bool:
+    return await _scripts(redis_client) > before

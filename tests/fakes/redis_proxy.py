@@ -1,10 +1,12 @@
-"""A TCP proxy in front of the test Redis that can lose one answer on purpose.
+"""A TCP proxy in front of the test Redis that can lose or hold back one answer on purpose.
 
 It passes the Redis protocol through untouched. Armed with a byte string, it
 forwards the next request that contains it, lets Redis run it, and then closes
 the client's connection instead of passing the answer on: the command ran, and
 the client sees a connection error, as when a network drops a reply. It can
 stay down after that (every new connection closed at once) until :meth:`up`.
+Or it holds that answer back until :meth:`release`: the command ran, and the
+client hears so late, as on a slow link, while its other connections go on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class AnswerLosingProxy:
     def __init__(self, target: dict[str, Any]) -> None:
         self._target = target
         self._armed: bytes | None = None
+        self._hold: bytes | None = None
+        self.released = asyncio.Event()
         self._down_after = False
         self.down = False
         self.lost = 0  # answers dropped so far
@@ -46,6 +50,16 @@ class AnswerLosingProxy:
         self._armed = fragment
         self._down_after = then_down
 
+    def hold_answer_to(self, fragment: bytes) -> None:
+        """Hold back the answer to the next request that contains ``fragment`` until
+        :meth:`release`."""
+        self._hold = fragment
+        self.released.clear()
+
+    def release(self) -> None:
+        """Pass the held answer on."""
+        self.released.set()
+
     def go_down(self) -> None:
         """Redis becomes unreachable: close every connection, refuse new ones until :meth:`up`."""
         self.down = True
@@ -71,12 +85,16 @@ class AnswerLosingProxy:
         up_reader, up_writer = await self._open_upstream()
         self._open.add(writer)
         cut = asyncio.Event()  # set once a request whose answer is to be lost went upstream
+        held = asyncio.Event()  # set once a request whose answer is to be held went upstream
 
         async def requests() -> None:
             while data := await reader.read(65536):
                 if self._armed is not None and self._armed in data:
                     self._armed = None
                     cut.set()
+                if self._hold is not None and self._hold in data:
+                    self._hold = None
+                    held.set()
                 up_writer.write(data)
                 await up_writer.drain()
 
@@ -86,6 +104,9 @@ class AnswerLosingProxy:
                     self.lost += 1
                     self.down = self._down_after
                     return
+                if held.is_set():  # Redis has run it: the client hears when released
+                    await self.released.wait()
+                    held.clear()
                 writer.write(data)
                 await writer.drain()
 
