@@ -18,16 +18,21 @@ For each turn it parses the message (NLU), then, in order:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from bot import metrics
-from bot.models import Button, MessageKind, Reply
+from bot.models import MessageKind, Reply
 from bot.turn import Turn
-from dialog.choices import picked
+from dialog.choices import WhichFirst
 from dialog.config import DialogConfig
 from dialog.faq import FaqIndex
 from dialog.flows import TOKEN_MARK, FlowRunner
-from dialog.reading import NEGATED, POSITIVE_FLOWS, intent_is_answer, is_question, is_request
+from dialog.reading import (
+    NEGATED,
+    POSITIVE_FLOWS,
+    intent_is_answer,
+    is_question,
+    is_request,
+    off_topic,
+)
 from dialog.slots import (
     InvalidSlot,
     free_text,
@@ -41,11 +46,6 @@ from dialog.templates import buttons
 from nlu.service import Warming
 from nlu.types import NLU, OUT_OF_SCOPE, IntentScore, ParseResult
 
-# The out-of-scope class's probability from which a message is off topic, not misread:
-# on the bundled validation set, 67 of the 69 messages at or above it were out of scope
-# (weather, flights, jokes: 0.8-0.99); "你猜" or "???" stay below it, not understood.
-OFF_TOPIC_CONFIDENCE = 0.6
-
 
 class DialogEngine:
     """Implements :class:`bot.brain.Brain`."""
@@ -56,6 +56,7 @@ class DialogEngine:
         self.runner = runner
         self.faq = FaqIndex(config.faqs)
         self.triggers = {t: name for name, flow in config.flows.items() for t in flow.triggers}
+        self.which_first = WhichFirst(runner, self.triggers)
 
     async def respond(self, turn: Turn) -> None:
         """Answer one turn in bot mode."""
@@ -77,7 +78,7 @@ class DialogEngine:
             return
         intent = self._effective_intent(parse)
         offered = ctx.state.pop("which_first", None)  # asked last turn only
-        if offered and not ctx.flow and await self._first_of(turn, parse, intent, offered):
+        if offered and not ctx.flow and await self.which_first.answer(turn, parse, intent, offered):
             return
         if self._stale_button(turn, parse) or self._small_talk(turn, parse):
             return
@@ -276,7 +277,7 @@ class DialogEngine:
             await self._global(turn, intent)
         elif self._policy_question(turn, parse, intent):
             ctx.fallback_count = 0
-        elif self._which_first(turn, parse):
+        elif self.which_first.ask(turn, parse):
             ctx.fallback_count = 0
         elif intent in self.triggers:
             ctx.fallback_count = 0
@@ -293,7 +294,7 @@ class DialogEngine:
         elif intent in ("affirm", "deny"):  # "ok" / "好的" after an answer: no question, no miss
             ctx.fallback_count = 0
             self.runner.say(turn, "anything_else")
-        elif _off_topic(parse):
+        elif off_topic(parse):
             self.runner.say(turn, "off_topic")
         else:
             self._fallback(turn)
@@ -327,39 +328,6 @@ class DialogEngine:
             turn.escalation = rule.escalate
         elif rule.resume and ctx.flow:
             self.runner.reprompt(turn)
-
-    def _which_first(self, turn: Turn, parse: ParseResult) -> bool:
-        """Two requests in one message ("快递到哪了？还有我要开发票"): ask which to take first.
-
-        Each flow asks its own questions, so running both at once would interleave
-        them; one button per request, in the order written, keeps it one at a time.
-        """
-        names = [r for r in parse.extra.get("requests", ()) if r in self.triggers]
-        names = [r for r in names if f"request_{r}" in self.runner.templates]
-        if len(names) < 2:
-            return False
-        ctx = turn.context
-        assert ctx is not None
-        render = self.runner.templates.render
-        choices = tuple(Button(render(f"request_{r}", ctx.lang, {}).text, f"/{r}") for r in names)
-        turn.replies.append(replace(render("which_first", ctx.lang, {}), buttons=choices))
-        ctx.state["which_first"] = names
-        return True
-
-    async def _first_of(
-        self, turn: Turn, parse: ParseResult, intent: str, offered: list[str]
-    ) -> bool:
-        """The answer to "which first?" (:mod:`dialog.choices`): start the request it picks."""
-        ctx = turn.context
-        assert ctx is not None
-        render = self.runner.templates.render
-        titles = [(r, render(f"request_{r}", ctx.lang, {}).text) for r in offered]
-        choice = picked(parse.text, intent, titles)
-        if choice not in self.triggers:  # None, or a flow a reload has removed since
-            return False
-        ctx.fallback_count = 0
-        await self.runner.start(turn, self.triggers[choice], parse)
-        return True
 
     def _policy_question(self, turn: Turn, parse: ParseResult, intent: str) -> bool:
         """Answer a flow's intent that is really a question the FAQ answers word for word.
@@ -415,11 +383,3 @@ class DialogEngine:
             self.runner.cancel(ctx)
             ctx.state = {}
             ctx.history = []
-
-
-def _off_topic(parse: ParseResult) -> bool:
-    """Understood, and not the shop's business (weather, flights): the model's own
-    out-of-scope class is sure of it. Said so plainly, it is no miss: it neither counts
-    towards the fallback policy nor leads to the offer of a person."""
-    top = parse.ranking[0] if parse.ranking else None
-    return top is not None and top.name == OUT_OF_SCOPE and top.confidence >= OFF_TOPIC_CONFIDENCE
