@@ -26,6 +26,7 @@ from dialog.config import DialogConfig
 from dialog.faq import FaqIndex
 from dialog.flows import TOKEN_MARK, FlowRunner
 from dialog.reading import (
+    DROPPED,
     NEGATED,
     POSITIVE_FLOWS,
     intent_is_answer,
@@ -141,6 +142,8 @@ class DialogEngine:
         free = bool(step.type == "slot" and step.slot and self.config.slots[step.slot].free_text)
         if await self._new_values(turn, parse, intent):
             return True
+        if step.type == "confirm" and DROPPED.search(parse.text.lower()):
+            intent = "cancel"
         # at a confirmation "cancel" is its "no" (on_deny: "不取消了" keeps the order)
         answers = step.type == "confirm" and intent == "cancel"
         if intent in self.config.globals and not answers:

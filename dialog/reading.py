@@ -15,6 +15,9 @@ NEGATED = re.compile(
     r"(不想|不要|不用|不打算|别|算了|不).{0,3}(退|换|改|开|查|投诉)|don't want|no longer"
 )
 POSITIVE_FLOWS = {"return_refund", "change_address", "invoice"}
+# "Never mind" to a confirmation drops what is being confirmed. "没事了 谢谢" reads as
+# thanks to the model, and thanks alone would be answered and the question asked again.
+DROPPED = re.compile(r"没事了|没事儿了|不麻烦了|never ?mind|forget (?:it|about it)|no need")
 # A new request may interrupt a flow from this confidence on. The intents split their
 # mass (订单…到哪了 is part order_status, part track_shipment), so it is below one half.
 REQUEST_CONFIDENCE = 0.4
