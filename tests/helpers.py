@@ -7,6 +7,8 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+import redis.asyncio as aioredis
+
 from bot.channels import Limits
 from bot.models import Address, InboundMessage, MessageKind, Reply
 from bot.outbound import Capabilities
@@ -94,3 +96,9 @@ async def settled(*runtimes: Runtime) -> None:
     """
     for runtime in runtimes:
         assert await runtime.drain(timeout_s=60) == 0, "background work still running"
+
+
+async def command_calls(redis: aioredis.Redis, command: str) -> int:
+    """How many times Redis has run ``command`` (lower case), inside scripts too (INFO)."""
+    stats = await redis.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))

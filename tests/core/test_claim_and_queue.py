@@ -30,7 +30,7 @@ from bot.turn import Outcome, Turn
 from tests.conftest import TEARDOWN_GUARD_S
 from tests.core.test_pipeline import SlowEcho, _runtime
 from tests.fakes.redis_proxy import AnswerLosingProxy
-from tests.helpers import RecordingChannel, message, until
+from tests.helpers import RecordingChannel, command_calls, message, until
 
 CONV = "test:acct:u1"
 STRICT = RateLimitRule(per_minute=60, burst=1)
@@ -293,7 +293,7 @@ async def test_a_second_delivery_heard_before_the_first_is_not_taken_for_a_lost_
     proxy.hold_answer_to(b":m8")  # the first claim runs in Redis; its answer waits
     first = asyncio.create_task(rt.pipeline.handle(message("hi", mid="m8"), rt.outbound))
     await until(lambda: redis_client.exists(rt.keys.dedupe(CONV, "m8")))
-    before = await _scripts(redis_client)
+    before = await command_calls(redis_client, "evalsha")
     second = asyncio.create_task(rt.pipeline.handle(message("hi", mid="m8"), rt.outbound))
     # its claim script has run while the first's answer is held (a second delivery taken
     # for a retry would process the message whenever the first is released)
@@ -305,11 +305,5 @@ async def test_a_second_delivery_heard_before_the_first_is_not_taken_for_a_lost_
     await asyncio.wait_for(rt.redis.aclose(), TEARDOWN_GUARD_S)
 
 
-async def _scripts(redis_client: aioredis.Redis) -> int:
-    """Scripts Redis has run (EVALSHA calls)."""
-    stats = await redis_client.info("commandstats")
-    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
-
-
 async def _scripts_since(redis_client: aioredis.Redis, before: int) -> bool:
-    return await _scripts(redis_client) > before
+    return await command_calls(redis_client, "evalsha") > before

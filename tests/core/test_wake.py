@@ -19,7 +19,7 @@ from bot.runtime import Runtime
 from bot.stores.ordering import Waiter
 from bot.turn import Turn
 from tests.core.test_pipeline import _runtime
-from tests.helpers import message, until
+from tests.helpers import command_calls, message, until
 
 CONV = "test:acct:u1"
 
@@ -96,15 +96,10 @@ async def _queue_has(rt: Runtime, name: str) -> bool:
 
 async def test_an_uncontended_turn_publishes_nothing(make_runtime, redis_client) -> None:
     rt, out = await _runtime(make_runtime)
-    before = await _publishes(redis_client)
+    before = await command_calls(redis_client, "publish")
     await rt.pipeline.handle(message("hi", mid="m1"), rt.outbound)
     assert out.texts() == ["echo:hi"]
-    assert await _publishes(redis_client) == before
-
-
-async def _publishes(redis_client: aioredis.Redis) -> int:
-    stats = await redis_client.info("commandstats")
-    return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+    assert await command_calls(redis_client, "publish") == before
 
 
 async def test_a_wake_sets_the_named_waiter_only(make_runtime, redis_client) -> None:
