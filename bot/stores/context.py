@@ -146,6 +146,7 @@ class ContextStore:
         self.history_turns = history_turns
         self._fenced_set = redis.register_script(_FENCED_SET)
         self._commit = redis.register_script(_COMMIT)
+        self._wake_prefix = keys.wake()  # built once, not on every turn's commit
 
     async def load(self, conversation: str) -> Context:
         """The current context, or a fresh one (new, expired or corrupt)."""
@@ -180,7 +181,7 @@ class ContextStore:
             self._keys.dedupe(conv, message_id),
             self._keys.queue(conv),
         ]
-        value, wake = encode_context(ctx), self._keys.wake()
+        value, wake = encode_context(ctx), self._wake_prefix
         args: list[str | bytes | int] = [lease_token, value, self.ttl_s, done_ttl_s, wake]
         ok = await self._commit(keys=keys, args=args)
         if not ok:
