@@ -162,15 +162,18 @@ class Deduper:
             return Claim.NEW if ok else Claim.IN_FLIGHT
         if current == _DONE:
             return Claim.DONE
-        if current == self._mine and not self._busy_here(key, mine=1):
-            # Ours, but nothing here works on it: a release that Redis missed. Take it again.
+        if current == self._mine:
+            if self._busy_here(key, mine=1):
+                return Claim.IN_FLIGHT
+            # Ours, but nothing here works on it: a release that Redis missed, or a value
+            # read while a delivery here still worked on it that has ended since (the
+            # marker may be done by now). Only a marker unchanged in Redis is taken again.
+        elif current != _RELEASED and await self._owner_alive(current):
+            return Claim.IN_FLIGHT
+        if await self._takeover(keys=[key], args=[current, self._mine, self._processing_ms]):
             return Claim.RETRY
-        if current == _RELEASED or (current != self._mine and not await self._owner_alive(current)):
-            taken = await self._takeover(
-                keys=[key], args=[current, self._mine, self._processing_ms]
-            )
-            return Claim.RETRY if taken else Claim.IN_FLIGHT
-        return Claim.IN_FLIGHT
+        # someone else changed it first: done, or taken over by a live replica
+        return Claim.DONE if await self._redis.get(key) == _DONE else Claim.IN_FLIGHT
 
     async def _release_if_idle(self, key: str) -> None:
         if not self._busy_here(key):

@@ -307,3 +307,40 @@ async def test_a_second_delivery_heard_before_the_first_is_not_taken_for_a_lost_
 
 async def _scripts_since(redis_client: aioredis.Redis, before: int) -> bool:
     return await command_calls(redis_client, "evalsha") > before
+
+
+class Gated:
+    """Echo brain that waits for ``go`` before answering; ``inside`` says it got there."""
+
+    def __init__(self) -> None:
+        self.inside = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def respond(self, turn: Turn) -> None:
+        self.inside.set()
+        await self.go.wait()
+        turn.say(f"echo:{turn.message.text}")
+
+
+async def test_a_second_delivery_heard_after_the_first_ended_is_a_duplicate(
+    proxy, redis_target, redis_client, settings
+) -> None:
+    """The other order: the second delivery's claim reads the marker while the first is
+    being handled, and its answer arrives after the first has finished. The marker it
+    read is stale (now done): it must not be taken for a release Redis missed."""
+    rt, channel = await _proxied(proxy, redis_target, settings, resend=False)
+    brain = Gated()
+    rt.use(brain=brain)
+    first = asyncio.create_task(rt.pipeline.handle(message("hi", mid="m7"), rt.outbound))
+    await brain.inside.wait()
+    proxy.hold_answer_to(b":m7")  # the second claim reads 'p:<this replica>'; held
+    before = await command_calls(redis_client, "evalsha")
+    second = asyncio.create_task(rt.pipeline.handle(message("hi", mid="m7"), rt.outbound))
+    await until(lambda: _scripts_since(redis_client, before))
+    brain.go.set()
+    assert (await first).outcome is Outcome.REPLIED
+    assert await redis_client.get(rt.keys.dedupe(CONV, "m7")) == b"d"
+    proxy.release()
+    assert (await second).outcome is Outcome.DUPLICATE
+    assert channel.outbound.texts() == ["echo:hi"]
+    await asyncio.wait_for(rt.redis.aclose(), TEARDOWN_GUARD_S)
