@@ -9,7 +9,7 @@ order          status        what it exercises
 20231122001    shipped       tracking SF123456789012; returns allowed; address locked
 20231122002    processing    not shipped; address and date can change; cancellable
 20231122003    delivered     returns allowed; tracking YT1234567890123
-20231122004    cancelled     nothing allowed (no return, address change or invoice)
+20231122004    cancelled     refunded; nothing allowed (no return, address change or invoice)
 20231122005    processing    cancellable (the Chinese cancellation script uses it)
 20231122006    processing    cancellable (the English cancellation script uses it)
 =============  ============  =====================================================
@@ -145,7 +145,8 @@ async def cancel_order(request: web.Request) -> web.Response:
         return _no_order()
     if not order["can_cancel"]:
         return _err(409, "not_cancellable", "only orders that have not shipped can be cancelled")
-    order.update(status="cancelled", can_cancel=False, can_change_address=False, can_invoice=False)
+    closed = {"can_cancel": False, "can_change_address": False, "can_invoice": False}
+    order.update(status="cancelled", refunded=True, **closed)
     return web.json_response({"ok": True, "status": "cancelled", "refund_amount": order["amount"]})
 
 

@@ -17,6 +17,7 @@ def _order(status: str, items: list[tuple[str, int]], amount: float, **rest: Any
         "can_cancel": open_,
         "can_return": status in ("shipped", "delivered"),
         "can_invoice": status != "cancelled",
+        "refunded": status == "cancelled",  # a cancelled order's money has gone back
         **rest,
     }
 
