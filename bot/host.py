@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from starlette.routing import BaseRoute
 
 from bot.keys import Keys
+from bot.late import LateRetries
 from bot.models import Address, InboundMessage, Reply
 from bot.outbound import OutboundRegistry, SendAllowance
 from bot.pipeline import Pipeline
@@ -40,6 +41,7 @@ class Core(Protocol):
     pipeline: Pipeline
     outbound: OutboundRegistry
     throttle: OutboundThrottle
+    late: LateRetries
 
     def spawn(
         self, coro: Coroutine[Any, Any, Any], *, name: str = "turn", turn: bool = False
@@ -65,6 +67,8 @@ class Host:
         self.keys: Keys = core.keys  # every key is built here
         self.contexts: ContextStore = core.contexts
         self.deduper: Deduper = core.deduper
+        # turns running now, with what they answer: an acknowledged one may need a rerun
+        self._running: dict[asyncio.Task[Turn], tuple[InboundMessage, ReplySink]] = {}
 
     # -- inbound ----------------------------------------------------------------
 
@@ -78,13 +82,31 @@ class Host:
 
     def submit(self, message: InboundMessage, sink: ReplySink) -> asyncio.Task[Turn]:
         """Run ``message``'s turn in the background; its replies go to ``sink``."""
-        return self._core.spawn(
+        task = self._core.spawn(
             self._core.pipeline.handle(message, sink), name=f"{self.platform}-turn", turn=True
         )
+        self._running[task] = (message, sink)
+        task.add_done_callback(self._running.pop)
+        return task
 
     async def settle(self, tasks: Sequence[asyncio.Task[Turn]], budget_s: float) -> bool:
-        """Wait up to ``budget_s`` for turns; True if one ended asking for a redelivery."""
-        return await self._core.settle(tasks, budget_s)
+        """Wait up to ``budget_s`` for turns; True if one ended asking for a redelivery.
+
+        Otherwise the adapter acknowledges the message, and turns still running are
+        :meth:`acknowledged`: if one fails later, it is run again here.
+        """
+        retry = await self._core.settle(tasks, budget_s)
+        if not retry:
+            self.acknowledged(tasks)
+        return retry
+
+    def acknowledged(self, tasks: Sequence[asyncio.Task[Turn]]) -> None:
+        """The platform was told these turns' messages arrived and will not deliver them
+        again: one still running that fails is run again by this replica (:mod:`bot.late`)."""
+        for task in tasks:
+            entry = self._running.get(task)
+            if entry is not None and not task.done():
+                self._core.late.keep(task, *entry)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Other background work (a staff command), tracked so shutdown drains it."""

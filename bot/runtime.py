@@ -23,6 +23,7 @@ from bot.brain import Brain, EchoBrain, Handoff, NoHandoff
 from bot.channels import Channel
 from bot.host import Host
 from bot.keys import Keys
+from bot.late import LateRetries
 from bot.outbound import OutboundRegistry
 from bot.pipeline import Pipeline
 from bot.records import RecordWriter, open_store
@@ -125,6 +126,14 @@ class Runtime:
             target_s=settings.admission_target_ms / 1000,
             targets_s={p: ms / 1000 for p, ms in settings.admission_targets_ms.items()},
             max_in_flight=settings.max_in_flight,
+        )
+        self.late = LateRetries(
+            lambda message, sink: self.spawn(
+                self.pipeline.handle(message, sink), name="turn", turn=True
+            ),
+            self.spawn,
+            first_pause_s=settings.late_retry_s,
+            attempts=settings.late_retries,
         )
         self._stopped = False
         self._closing = False  # set once the drain is over: the heartbeat may end

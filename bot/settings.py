@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     shutdown_drain_s: float = 10.0
     # Slack and DingTalk are acked once the turn ends or this budget runs out (Slack waits 3 s)
     ack_budget_s: float = 2.5
+    # A turn acked before it ended and then failed is run again here (bot/late.py): no
+    # platform retry will come. Pauses double from the first: 2+4+...+64 s, about 2 min.
+    late_retry_s: float = Field(default=2.0, gt=0)
+    late_retries: int = Field(default=6, ge=0)
     # While even the fastest turn of the last 0.1 s took longer than this, new messages get
     # 503 / no ack and the platform retries later (bot/admission.py); per platform in
     # admission_targets_ms. Well under the platforms' deadlines (Slack 3 s, WeChat 5 s).

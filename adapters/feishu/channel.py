@@ -125,11 +125,14 @@ class FeishuChannel:
 
         It is acknowledged once its turn has started, not ended: the SDK runs this
         handler on its own thread and acks when it returns, and Feishu wants that
-        within 3 s. A replica dying mid-turn there loses the message.
+        within 3 s. A replica dying mid-turn there loses the message; a turn that
+        fails is run again here (:meth:`Host.acknowledged`).
         """
         if not self.host.admit():
             return True
-        await self.submit(payload, inbound.event_type(payload))
+        task = await self.submit(payload, inbound.event_type(payload))
+        if task is not None:
+            self.host.acknowledged([task])
         return False
 
     async def submit(self, payload: dict[str, Any], kind: str) -> asyncio.Task[Turn] | None:

@@ -178,7 +178,10 @@ class WeChatChannel:
             return PlainTextResponse(
                 "retry later", status_code=503 if outcome is Outcome.UNAVAILABLE else 500
             )
-        return PlainTextResponse("success")  # nothing to say, or the answer will come by API
+        # nothing to say, or the answer will come by API; WeChat will not ask again, so a
+        # turn still running that fails is run again here
+        self.host.acknowledged([task])
+        return PlainTextResponse("success")
 
     def _passive(self, raw: object, text: str, query: dict[str, str]) -> Response:
         xml = create_reply(text, message=raw).render()

@@ -12,7 +12,7 @@ from bot.models import Button, Card
 from bot.turn import Turn
 from tests.adapters.wechat.support import Echo, bot, post
 from tests.fakes import wechat as fake
-from tests.helpers import settled
+from tests.helpers import settled, until
 
 
 async def test_url_verification_echoes_and_forgeries_are_refused(make_runtime, wechat_api) -> None:
@@ -63,6 +63,37 @@ async def test_slow_turn_answers_success_then_sends_by_api(make_runtime, wechat_
     await settled(rt)
     assert wechat_api.texts() == ["echo:慢一点"]
     assert wechat_api.sent[0]["touser"] == "o3"
+
+
+class FailsOnceLate:
+    """Its first turn outlasts the reply budget, then fails; the next one answers."""
+
+    def __init__(self) -> None:
+        self.acked = asyncio.Event()  # set by the test once WeChat has had its "success"
+        self.calls = 0
+
+    async def respond(self, turn: Turn) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await self.acked.wait()
+            raise RuntimeError("backend went away")
+        turn.say(f"echo:{turn.message.text}")
+
+
+async def test_a_turn_failing_after_success_was_answered_is_run_again(
+    make_runtime, wechat_api
+) -> None:
+    """WeChat will not retry a message answered "success": the replica runs it again."""
+    brain = FailsOnceLate()
+    rt, _, client = await bot(
+        make_runtime, wechat_api, brain=brain, reply_budget_s=0.05, late_retry_s=0.01
+    )
+    xml = fake.text_xml("o3", "晚了也要回", msg_id="3101")
+    assert (await post(client, *fake.plain_post(xml))).text == "success"
+    brain.acked.set()
+    await until(lambda: wechat_api.texts() == ["echo:晚了也要回"])
+    await settled(rt)
+    assert brain.calls == 2 and wechat_api.texts() == ["echo:晚了也要回"]
 
 
 async def test_extra_replies_go_through_the_api(make_runtime, wechat_api) -> None:
