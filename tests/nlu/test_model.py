@@ -243,3 +243,27 @@ def test_two_trainings_at_once_both_finish_with_a_whole_model(tmp_path: Path) ->
     model = IntentModel.load(target)
     assert model.decide(model.predict_proba(["我要退货"])) == ["return_refund"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".model")] == []
+
+
+def _mix_scoring(value: float, right: int = 800, **weights: float):
+    from nlu.train import Candidate
+
+    rows = np.arange(800) < right  # which of 800 validation rows it gets right
+    return Candidate(value, weights, 0.0, None, rows)  # type: ignore[arg-type]
+
+
+def test_a_tie_on_validation_goes_to_the_most_even_mix() -> None:
+    """Mixes within one standard error of the best are a tie (800 rows: about 0.9 points);
+    of those that beat the n-grams alone clearly, the most even is taken."""
+    from nlu.train import _most_even_of_the_best
+
+    alone = _mix_scoring(0.90, right=720, ngram=1.0)
+    lopsided = _mix_scoring(0.928, right=742, ngram=0.3, embed=0.0, tuned=0.7)
+    even = _mix_scoring(0.922, right=738, ngram=0.4, embed=0.3, tuned=0.3)
+    assert _most_even_of_the_best([lopsided, even], 800, alone) is even
+    clearly = _mix_scoring(0.95, right=760, ngram=0.3, embed=0.0, tuned=0.7)
+    assert _most_even_of_the_best([clearly, even], 800, alone) is clearly
+    # tied, but no better than the n-grams alone beyond chance: not taken
+    unproven = _mix_scoring(0.925, right=722, ngram=0.5, embed=0.5)
+    assert _most_even_of_the_best([lopsided, unproven], 800, alone) is lopsided
+    assert _most_even_of_the_best([unproven], 800, alone) is alone
