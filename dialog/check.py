@@ -84,6 +84,12 @@ def problems(config: DialogConfig, intents: Iterable[str]) -> list[str]:
             if c and "." in c and c.split(".")[0] not in stores
         ]
     out += [f"global intent {i!r} has no training data" for i in config.globals if i not in known]
+    out += [
+        f"global intent {i!r} uses unknown template {t!r}"
+        for i, rule in config.globals.items()
+        for t in (rule.reply, rule.idle_reply)
+        if t and t not in config.templates
+    ]
     for name, spec in config.slots.items():
         if spec.entity is None and not spec.free_text:
             out.append(f"slot {name!r}: nothing fills it (no entity, not free text)")

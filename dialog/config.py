@@ -86,6 +86,9 @@ class GlobalRule(BaseModel):
     """What a global intent does, from any state."""
 
     reply: str | None = None
+    # said instead of ``reply`` by a ``cancel`` rule when nothing is under way: "OK,
+    # cancelled" to a first message that cancels nothing reads as if something was
+    idle_reply: str | None = None
     escalate: str | None = None
     cancel: bool = False
     resume: bool = True  # re-ask the pending question afterwards

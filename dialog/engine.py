@@ -322,10 +322,13 @@ class DialogEngine:
         ctx = turn.context
         assert ctx is not None
         rule = self.config.globals[intent]
+        reply = rule.reply
         if rule.cancel:
+            if not ctx.flow and rule.idle_reply:
+                reply = rule.idle_reply
             self.runner.cancel(ctx)
-        if rule.reply:
-            self.runner.say(turn, rule.reply)
+        if reply:
+            self.runner.say(turn, reply)
         if rule.escalate:
             self.runner.cancel(ctx)
             turn.escalation = rule.escalate

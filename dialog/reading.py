@@ -11,8 +11,12 @@ import re
 
 from nlu.types import OUT_OF_SCOPE, ParseResult
 
+# A bare 不 negates only the verb right after it (不退了), and not in a question why
+# not (为什么不退, 怎么还不退); the longer words reach a few characters on, within a
+# clause: "尺码不对 想换个大一号的" asks for an exchange, it does not take one back.
 NEGATED = re.compile(
-    r"(不想|不要|不用|不打算|别|算了|不).{0,3}(退|换|改|开|查|投诉)|don't want|no longer"
+    r"(?:不想|不要|不用|不打算|别|算了)[^\s,.!?，。！？、]{0,3}(?:退|换|改|开|查|投诉)"
+    r"|(?<![还么啥])不(?:退|换|改|开|查|投诉)|don't want|no longer"
 )
 POSITIVE_FLOWS = {"return_refund", "change_address", "invoice"}
 # "Never mind" to a confirmation drops what is being confirmed. "没事了 谢谢" reads as

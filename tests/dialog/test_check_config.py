@@ -44,6 +44,7 @@ def test_problems_are_reported(tmp_path: Path) -> None:
         "      - {id: not_found,",
     )
     flows = flows.replace("unless: order.can_cancel", "unless: ordr.can_cancel")
+    flows = flows.replace("idle_reply: nothing_to_cancel", "idle_reply: nothing_to_cancl")
     (config / "flows.yml").write_text(flows, encoding="utf-8")
     responses = (config / "responses.yml").read_text(encoding="utf-8")
     responses = responses.replace("订单 {order_id} 当前状态", "订单 {order_number} 当前状态")
@@ -58,6 +59,7 @@ def test_problems_are_reported(tmp_path: Path) -> None:
     assert "names unknown slot 'order_number'" in output
     assert "uses unknown filter or labels 'courier'" in output
     assert "tests 'ordr.can_cancel', but no action stores 'ordr'" in output
+    assert "global intent 'cancel' uses unknown template 'nothing_to_cancl'" in output
 
 
 def test_invalid_yaml_is_a_clear_error(tmp_path: Path) -> None:
