@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -106,7 +107,7 @@ class Host:
         for task in tasks:
             entry = self._running.get(task)
             if entry is not None and not task.done():
-                self._core.late.keep(task, *entry)
+                self._core.late.keep(task, partial(self.submit, *entry))
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Other background work (a staff command), tracked so shutdown drains it."""

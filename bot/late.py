@@ -20,44 +20,39 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from bot.models import InboundMessage
-from bot.turn import ReplySink, Turn
+from bot.turn import Turn
 
 log = logging.getLogger(__name__)
 
-Run = Callable[[InboundMessage, ReplySink], "asyncio.Task[Turn]"]
+Again = Callable[[], "asyncio.Task[Turn]"]  # starts the message's turn once more
 Spawn = Callable[..., "asyncio.Task[Any]"]
 
 
 class LateRetries:
     """Runs acknowledged messages again when their turn asks for a redelivery."""
 
-    def __init__(self, run: Run, spawn: Spawn, *, first_pause_s: float, attempts: int) -> None:
-        self._run = run  # starts a turn, tracked like any other
+    def __init__(self, spawn: Spawn, *, first_pause_s: float, attempts: int) -> None:
         self._spawn = spawn  # background work that shutdown drains
         self._pause_s = first_pause_s
         self._attempts = attempts
 
-    def keep(self, task: asyncio.Task[Turn], message: InboundMessage, sink: ReplySink) -> None:
-        """``task`` is ``message``'s turn, acknowledged to the platform: if it fails, retry."""
-        task.add_done_callback(partial(self._ended, message, sink, 1))
+    def keep(self, task: asyncio.Task[Turn], again: Again) -> None:
+        """``task`` is a turn acknowledged to the platform: if it fails, ``again``."""
+        task.add_done_callback(partial(self._ended, again, 1))
 
-    def _ended(
-        self, message: InboundMessage, sink: ReplySink, attempt: int, task: asyncio.Task[Turn]
-    ) -> None:
+    def _ended(self, again: Again, attempt: int, task: asyncio.Task[Turn]) -> None:
         if task.cancelled() or not task.result().outcome.retry_helps:
             return  # answered, a duplicate, or shutdown (whose drain logs what it left)
         if attempt > self._attempts:
             log.error(
                 "acknowledged message still failing; given up",
-                extra={"platform": message.platform, "attempts": self._attempts},
+                extra={"platform": task.result().message.platform, "attempts": self._attempts},
             )
             return
-        self._spawn(self._again(message, sink, attempt), name="late-retry")
+        self._spawn(self._again(again, attempt), name="late-retry")
 
-    async def _again(self, message: InboundMessage, sink: ReplySink, attempt: int) -> None:
+    async def _again(self, again: Again, attempt: int) -> None:
         # A pause, not a poll: what failed (Redis, a backend) needs time to come back.
         await asyncio.sleep(self._pause_s * 2 ** (attempt - 1))
         log.info("acknowledged message run again", extra={"attempt": attempt})
-        task = self._run(message, sink)
-        task.add_done_callback(partial(self._ended, message, sink, attempt + 1))
+        again().add_done_callback(partial(self._ended, again, attempt + 1))

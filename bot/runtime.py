@@ -128,12 +128,7 @@ class Runtime:
             max_in_flight=settings.max_in_flight,
         )
         self.late = LateRetries(
-            lambda message, sink: self.spawn(
-                self.pipeline.handle(message, sink), name="turn", turn=True
-            ),
-            self.spawn,
-            first_pause_s=settings.late_retry_s,
-            attempts=settings.late_retries,
+            self.spawn, first_pause_s=settings.late_retry_s, attempts=settings.late_retries
         )
         self._stopped = False
         self._closing = False  # set once the drain is over: the heartbeat may end
