@@ -282,6 +282,10 @@ class DialogEngine:
             ctx.fallback_count = 0
         elif self.which_first.ask(turn, parse):
             ctx.fallback_count = 0
+        elif not is_request(parse) and await self._ask_again_for(turn, parse):
+            # a number alone after an answer is for the same request, whatever the model
+            # makes of it (a bare order number reads as order_status)
+            ctx.fallback_count = 0
         elif intent in self.triggers:
             ctx.fallback_count = 0
             await self.runner.start(turn, self.triggers[intent], parse)
@@ -303,14 +307,15 @@ class DialogEngine:
             self._fallback(turn)
 
     async def _ask_again_for(self, turn: Turn, parse: ParseResult) -> bool:
-        """A new order or tracking number right after a lookup ("不对，是 20231122002"):
-        the same lookup for it. Only for flows without a confirm step: a number alone
-        never starts anything with side effects."""
+        """A new order or tracking number right after an answer ("不对，是 20231122002"):
+        the same request for it. A flow with side effects is asked again only when the
+        last run ended before its confirmation (refused, not found): the new run still
+        has to be confirmed, and after a confirmation a number alone starts nothing."""
         ctx = turn.context
         assert ctx is not None
         name = str(ctx.state.get("last_flow"))
         flow = self.config.flows.get(name)
-        if flow is None or any(s.type == "confirm" for s in flow.steps):
+        if flow is None or ctx.state.get("last_confirmed"):
             return False
         slots = {s.slot for s in flow.steps if s.slot}
         if not any(from_entities(self.config.slots[n], parse) is not None for n in slots):

@@ -4,7 +4,8 @@ The flow's state lives in the context: ``flow`` and ``step`` name where it
 waits, ``slots`` hold what it collected, ``state["results"]`` the backend
 answers, ``state["confirmed"]`` the confirmations given, ``state["confirm_token"]``
 the token on the pending confirmation's buttons (a button carrying another token is
-stale), and ``flow_stack`` the flows it interrupted, resumed when it finishes.
+stale), ``state["confirm_asked"]`` whether a confirmation was asked, and
+``flow_stack`` the flows it interrupted, resumed when it finishes.
 """
 
 from __future__ import annotations
@@ -222,10 +223,11 @@ class FlowRunner:
         for name, value in ctx.slots.items():
             if self.config.slots.get(name) and self.config.slots[name].remember:
                 memory[name] = value
-        # kept so that "不对，是 20231122002" right after an answer can ask it again
-        finished = ctx.flow
+        # kept so that "不对，是 20231122002" right after an answer can ask it again; and
+        # whether it got as far as a confirmation (then a new number alone starts nothing)
+        finished, confirmed = ctx.flow, bool(ctx.state.get("confirm_asked"))
         ctx.flow, ctx.step, ctx.slots = None, None, {}
-        ctx.state = {"memory": memory, "last_flow": finished}
+        ctx.state = {"memory": memory, "last_flow": finished, "last_confirmed": confirmed}
         if ctx.flow_stack:
             saved = ctx.flow_stack.pop()
             ctx.flow, ctx.step, ctx.slots = saved["flow"], saved["step"], saved["slots"]
@@ -256,6 +258,7 @@ class FlowRunner:
         assert ctx is not None and step.template is not None
         token = ctx.state.get("confirm_token") or secrets.token_hex(3)
         ctx.state["confirm_token"] = token
+        ctx.state["confirm_asked"] = True  # outlives the token: see finish
         reply = self.templates.render(step.template, ctx.lang, values(ctx))
         marked = tuple(replace(b, payload=f"{b.payload}{TOKEN_MARK}{token}") for b in reply.buttons)
         turn.replies.append(replace(reply, buttons=marked))
