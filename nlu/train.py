@@ -1,7 +1,8 @@
 """Training with validation: what ``bot train`` and ``bot eval --train`` run.
 
 1. normalise every text to its request (``nlu/openers.py``) and, once, embed
-   it with the frozen pretrained encoder (the slow step: ~7 ms a text);
+   it with the frozen pretrained encoder, batched in torch (the slow step: ~7 ms a
+   text on two cores);
 2. with a validation set of its own (the bundled bot's is
    ``config/nlu/validation/``, written apart from the training data in
    customers' words): fit every part on all the training data, then pick the
@@ -23,7 +24,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from bot.errors import ConfigError
 from nlu.data import Dataset
@@ -43,14 +43,13 @@ from nlu.model import (
 from nlu.ngram import NgramClassifier
 from nlu.openers import request_text
 from nlu.pretrained import load_encoder
-from nlu.tuned import TunedClassifier
+from nlu.tuned import TunedClassifier, frozen_vectors
 
 PART_WEIGHTS = (0.0, 0.3, 0.5, 0.7)  # each optional part's share against the n-grams
 THRESHOLDS = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 OOS_SHARE = 0.2  # out-of-scope messages in real customer-service traffic, about a fifth
 GATES = (0.8, 0.9, 0.95, 0.98)  # n-gram confidence from which it answers alone
 GATE_COST = 0.002  # validation score the cascade may give up for speed
-EMBED_BATCH = 64
 
 
 @dataclass
@@ -61,11 +60,14 @@ class Features:
     texts: list[str]  # request_text of each example
     y: np.ndarray
     vectors: np.ndarray | None  # frozen pretrained sentence vectors
+    bottom: list[torch.Tensor] | None = None  # states under the layers fine-tuning trains
 
     def subset(self, index: np.ndarray) -> Features:
         """The rows in ``index``."""
         vectors = self.vectors[index] if self.vectors is not None else None
-        return Features(self.labels, [self.texts[i] for i in index], self.y[index], vectors)
+        bottom = [self.bottom[i] for i in index] if self.bottom is not None else None
+        texts = [self.texts[i] for i in index]
+        return Features(self.labels, texts, self.y[index], vectors, bottom)
 
 
 def featurize(
@@ -74,8 +76,10 @@ def featurize(
     *,
     progress: bool = True,
     labels: list[str] | None = None,
+    for_tuning: bool = False,
 ) -> Features:
-    """Normalise and (when configured) embed every example (``labels``: the class order)."""
+    """Normalise and (when configured) embed every example (``labels``: the class order);
+    ``for_tuning`` keeps what fine-tuning reuses of the embedding pass."""
     labels = labels or data.intents
     index = {name: i for i, name in enumerate(labels)}
     unknown = sorted({e.intent for e in data.examples} - set(index))
@@ -83,13 +87,12 @@ def featurize(
         raise ConfigError(f"validation intents the training data lacks: {', '.join(unknown)}")
     texts = [request_text(e.text) for e in data.examples]
     y = np.array([index[e.intent] for e in data.examples])
-    vectors = None
+    vectors = bottom = None
     if settings.pretrained:
-        encoder = load_encoder(settings.pretrained)
-        chunks = range(0, len(texts), EMBED_BATCH)
-        bar = tqdm(chunks, desc=f"embedding ({encoder.name})", unit="batch", disable=not progress)
-        vectors = np.concatenate([encoder.encode(texts[i : i + EMBED_BATCH]) for i in bar])
-    return Features(labels, texts, y, vectors)
+        load_encoder(settings.pretrained)  # a missing or corrupt package stops here, clearly
+        keep_bottom = settings.tune if for_tuning else None
+        vectors, bottom = frozen_vectors(texts, keep_bottom=keep_bottom, progress=progress)
+    return Features(labels, texts, y, vectors, bottom)
 
 
 def fit(features: Features, settings: TrainSettings, *, progress: bool = True) -> IntentModel:
@@ -111,7 +114,12 @@ def fit(features: Features, settings: TrainSettings, *, progress: bool = True) -
     tuned = None
     if settings.tune is not None:
         tuned = TunedClassifier.fit(
-            features.texts, features.y, n_labels=n, cfg=settings.tune, progress=progress
+            features.texts,
+            features.y,
+            n_labels=n,
+            cfg=settings.tune,
+            progress=progress,
+            bottom=features.bottom,
         )
     weights = {
         NGRAM: 1.0,
@@ -243,7 +251,7 @@ def train(
     progress: bool = True,
 ) -> IntentModel:
     """Fit, choose on validation (refitting on all data after a split); with metadata."""
-    features = featurize(data, settings, progress=progress)
+    features = featurize(data, settings, progress=progress, for_tuning=True)
     if validation is not None:
         model = fit(features, settings, progress=progress)
         val = featurize(validation, settings, progress=False, labels=features.labels)

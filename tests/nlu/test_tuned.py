@@ -22,19 +22,31 @@ TEXTS = [
 ]
 
 
-def test_the_rebuilt_encoder_embeds_as_the_packaged_engine_does() -> None:
+def test_training_vectors_are_the_packaged_engines_vectors() -> None:
+    """``bot train`` embeds in torch, serving in the engine: the head must not notice."""
     from nlu.pretrained import load_encoder
-    from nlu.tuned import frozen_part, pad, weight_file
+    from nlu.tuned import frozen_vectors
 
-    frozen = frozen_part(weight_file().shape.layers)  # every layer, nothing tuned
-    seqs = frozen.tokens(TEXTS, 64)
-    ids, keep = pad(seqs, frozen.vocabulary.pad)
-    hidden = frozen(ids, keep)
-    pooled = (hidden * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)
-    ours = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-    engine = load_encoder().encode(TEXTS)
+    texts = [*TEXTS, "亲 我上周买的那个保温杯 " * 12]  # past the tuned part's 64-token cut
+    ours, _ = frozen_vectors(texts, progress=False)
+    engine = load_encoder().encode(texts)
     # the engine quantises activations to 8 bits; the weights are the same
+    assert ours.shape == engine.shape
     assert np.all(np.sum(ours * engine, axis=1) > 0.999)
+
+
+def test_the_embedding_pass_keeps_the_states_fine_tuning_would_compute() -> None:
+    from nlu.tuned import TuneConfig, _bottom_states, frozen_part, frozen_vectors, weight_file
+
+    cfg = TuneConfig(max_tokens=16)  # the last text is longer than that
+    texts = [*TEXTS, "亲 我上周买的那个保温杯 一直没发货 怎么回事"]
+    _, kept = frozen_vectors(texts, keep_bottom=cfg, progress=False)
+    bottom = frozen_part(weight_file().shape.layers - cfg.top_layers)
+    apart = _bottom_states(bottom, bottom.tokens(texts, cfg.max_tokens), False)
+    assert kept is not None and len(kept) == len(apart)
+    for ours, theirs in zip(kept, apart, strict=True):
+        assert ours.shape == theirs.shape
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
 def test_fine_tuning_learns_the_training_texts() -> None:
