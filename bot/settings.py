@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     model_dir: Path | None = None
     nlu_confidence_threshold: float = 0.5
     nlu_cache_size: int = Field(default=4096, ge=0)  # parses of repeated texts kept per process
+    # a bot serve that had to train its quick model first then fine-tunes the better one in
+    # the background and swaps it in (nlu/loader.py: fine_tune_current)
+    fine_tune_after_warm_up: bool = True
 
     # human escalation
     # staff channels, comma-separated: console (the web console at /agent), or a platform's

@@ -14,7 +14,8 @@ and the cache belongs to the model it was filled by.
 A service may start without a model and a ``warm_up`` that trains one (a fresh
 install's first ``bot serve``): the process answers ``/healthz`` at once, and
 ``parse`` waits for the model up to ``warm_wait_s``, then raises
-:class:`Warming` so that the bot can say so instead of going silent.
+:class:`Warming` so that the bot can say so instead of going silent. An
+``improve`` step then trains a better model meanwhile and swaps it in.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import datetime as dt
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,11 +79,13 @@ class NLUService:
         top_k: int = 5,
         warm_up: Callable[[], Path] | None = None,
         warm_wait_s: float = 3.0,
+        improve: Callable[[], Awaitable[Path]] | None = None,
     ) -> None:
         if model is None and warm_up is None:
             raise ValueError("an NLUService needs a model or a warm_up that makes one")
         self._slot = _Slot(model, OrderedDict()) if model is not None else None
         self._warm_up = warm_up
+        self._improve = improve
         self._warm_wait_s = warm_wait_s
         self._loaded = asyncio.Event()
         self._warming: asyncio.Task[None] | None = None
@@ -137,6 +140,20 @@ class NLUService:
         except Exception:
             log.exception("training the intent model failed; run `bot train` to see why")
             self._loaded.set()  # wake the waiters: they find no model and say so
+            return
+        if self._improve is not None:
+            await self._improved(self._improve)
+
+    async def _improved(self, improve: Callable[[], Awaitable[Path]]) -> None:
+        """After the warm-up: a better model trained meanwhile, swapped in once ready."""
+        log.info("answering with the quick model; fine-tuning a better one in the background")
+        try:
+            directory = await improve()
+            await self.reload(directory)
+        except Exception:  # a worse model keeps answering: no outage, and said so
+            log.exception("fine-tuning in the background failed; the quick model stays")
+            return
+        log.info("the fine-tuned model answers from now on", extra={"model": str(directory)})
 
     async def parse(self, text: str, context: Context | None = None) -> ParseResult:
         """Normalise, check the sensitive list, extract entities, classify."""

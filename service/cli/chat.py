@@ -24,10 +24,12 @@ def command(ctx: click.Context, user: str | None) -> None:
 
 
 async def _chat(settings: Settings, user: str) -> None:
-    runtime = build_runtime(settings, console_write=lambda line: print(line, flush=True))
+    # a chat is short: a fine-tuning child would slow its replies, then be stopped with it
+    quick = settings.model_copy(update={"fine_tune_after_warm_up": False})
+    runtime = build_runtime(quick, console_write=lambda line: print(line, flush=True))
     await runtime.start()
     if runtime.nlu is not None and not await runtime.nlu.ready():
-        print("warming up: training the intent model (about a minute)…", file=sys.stderr)
+        print("warming up: training the intent model (a minute or two)…", file=sys.stderr)
         await runtime.nlu.wait_ready()
     interactive = sys.stdin.isatty()
     try:

@@ -39,7 +39,9 @@ def command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 
 async def _run(settings: Settings, conversations: list[dict[str, object]]) -> testing.Outcome:
-    runtime = build_runtime(settings, console_write=lambda _: None)
+    # scripts run in seconds: no fine-tuning child for a bot that had to warm up
+    quick = settings.model_copy(update={"fine_tune_after_warm_up": False})
+    runtime = build_runtime(quick, console_write=lambda _: None)
     testing.prepare(runtime, platform_names())
     await runtime.start()
     try:
