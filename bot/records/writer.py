@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from prometheus_client import Counter
@@ -20,13 +21,23 @@ DROPPED = Counter(
 )
 
 
+# How long the writer lets records gather before a write that would be small. A write
+# is one transaction: on SQLite, 160 µs of CPU a record in pairs (one message's in and
+# out) against 24 µs in batches of 32 (bench: one replica at 630 msg/s spent about a
+# sixth of its samples there). Only the records wait; no reply does.
+LINGER_S = 0.05
+
+
 class RecordWriter:
     """Queue records from the hot path; a background task writes them in batches."""
 
-    def __init__(self, *, max_queue: int = 10_000, batch: int = 200) -> None:
+    def __init__(
+        self, *, max_queue: int = 10_000, batch: int = 200, linger_s: float = LINGER_S
+    ) -> None:
         self.store: RecordStore | None = None
         self._queue: asyncio.Queue[Record] = asyncio.Queue(maxsize=max_queue)
         self._batch = batch
+        self._linger_s = linger_s
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -71,6 +82,9 @@ class RecordWriter:
         # Never cancelled mid-write: stop() asks it to finish and waits.
         while not self._stopping.is_set():
             await self._wake.wait()
+            if self._queue.qsize() < self._batch:  # gather a batch; a stop ends the wait
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._linger_s)
             self._wake.clear()
             while not self._queue.empty():
                 await self._write(self._drain())

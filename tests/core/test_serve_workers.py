@@ -136,6 +136,11 @@ def test_killing_the_parent_takes_its_workers_with_it(
     replica.kill()  # SIGKILL: a crashed node or an OOM kill; it forwards nothing
     _, alive = psutil.wait_procs(workers, timeout=GUARD_S)
     assert not alive
+    # its embedded Redis outlives it (a restart on the same data dir joins that server);
+    # this data dir goes away with the test, so its server goes too
+    for proc in psutil.process_iter(["name", "cwd"]):
+        if proc.info["name"] == "redis-server" and str(tmp_path) in (proc.info["cwd"] or ""):
+            proc.kill()
 
 
 async def _chat(replica: Replica, conversations: list[str]) -> dict[str, list[str]]:
