@@ -22,7 +22,7 @@ from bot import metrics
 from bot.models import MessageKind, Reply
 from bot.turn import Turn
 from dialog.choices import WhichFirst
-from dialog.config import DialogConfig
+from dialog.config import DialogConfig, Flow
 from dialog.faq import FaqIndex
 from dialog.flows import TOKEN_MARK, FlowRunner
 from dialog.reading import (
@@ -275,16 +275,16 @@ class DialogEngine:
         ctx = turn.context
         assert ctx is not None
         offered = ctx.state.pop("offered_human", False)
-        if intent in self.config.globals:
+        if not is_request(parse) and await self._ask_again_for(turn, parse):
+            # a value alone after an answer is for the same request, whatever the model makes
+            # of it (a bare order number reads as order_status, "ok then 2023…" as goodbye)
+            ctx.fallback_count = 0
+        elif intent in self.config.globals:
             ctx.fallback_count = 0
             await self._global(turn, intent)
         elif self._policy_question(turn, parse, intent):
             ctx.fallback_count = 0
         elif self.which_first.ask(turn, parse):
-            ctx.fallback_count = 0
-        elif not is_request(parse) and await self._ask_again_for(turn, parse):
-            # a number alone after an answer is for the same request, whatever the model
-            # makes of it (a bare order number reads as order_status)
             ctx.fallback_count = 0
         elif intent in self.triggers:
             ctx.fallback_count = 0
@@ -310,18 +310,31 @@ class DialogEngine:
         """A new order or tracking number right after an answer ("不对，是 20231122002"):
         the same request for it. A flow with side effects is asked again only when the
         last run ended before its confirmation (refused, not found): the new run still
-        has to be confirmed, and after a confirmation a number alone starts nothing."""
+        has to be confirmed. After a confirmation a number alone starts nothing with side
+        effects: it gets the first flow without any that takes it (an order's status)."""
         ctx = turn.context
         assert ctx is not None
-        name = str(ctx.state.get("last_flow"))
-        flow = self.config.flows.get(name)
-        if flow is None or ctx.state.get("last_confirmed"):
+        name: str | None = str(ctx.state.get("last_flow"))
+        flow = self.config.flows.get(name or "")
+        if flow is None:
             return False
-        slots = {s.slot for s in flow.steps if s.slot}
-        if not any(from_entities(self.config.slots[n], parse) is not None for n in slots):
+        if ctx.state.get("last_confirmed"):  # the plainest request for the value instead
+            name = next((n for n, f in self.config.flows.items() if self._looks_up(f, parse)), None)
+        elif not self._takes(flow, parse):
+            return False
+        if name is None:
             return False
         await self.runner.start(turn, name, parse)
         return True
+
+    def _takes(self, flow: Flow, parse: ParseResult) -> bool:
+        """Whether one of ``flow``'s slots takes a value in ``parse``."""
+        slots = {s.slot for s in flow.steps if s.slot}
+        return any(from_entities(self.config.slots[n], parse) is not None for n in slots)
+
+    def _looks_up(self, flow: Flow, parse: ParseResult) -> bool:
+        """A flow without side effects that takes a value in ``parse`` (an order: its status)."""
+        return not any(s.type == "confirm" for s in flow.steps) and self._takes(flow, parse)
 
     async def _global(self, turn: Turn, intent: str) -> None:
         ctx = turn.context

@@ -39,7 +39,13 @@ def is_question(text: str) -> bool:
     return bool(_QUESTION.search(text.strip().lower()))
 
 
-_FILLER = re.compile(r"订单号?|单号|运单|order|number|no\.?|是|的|[\s,.:：，。#!?！？]")
+# Words around a value that ask nothing of their own: "那换成 20231122005", "ok then, it's
+# 20231122006", "what about 20231122002?" carry the value and nothing else.
+_FILLER = re.compile(
+    r"订单号?|单号|运单|换成|改成|好的|那就|是|的|那|好|嗯|哦|呢"
+    r"|\b(?:order|number|no|ok(?:ay)?|then|so|and|it'?s|it is|what about|how about|try)\b"
+    r"|[\s,.:：，。#!?！？]"
+)
 
 
 def is_request(parse: ParseResult) -> bool:
