@@ -11,7 +11,8 @@ For each turn it parses the message (NLU), then, in order:
    pending question again), the pending confirmation or slot, an FAQ as
    an interruption (then the pending question again), another flow as an
    interruption (resumed afterwards), else a re-ask up to the slot's limit;
-3. outside a flow: global intents, flow triggers (slots filled from the
+3. outside a flow: a value alone right after an answer asks that request again
+   (``dialog/again.py``), global intents, flow triggers (slots filled from the
    message and from what the conversation remembers), FAQs, and the fallback
    policy: not understood, then an offer of a human, then an escalation.
 """
@@ -21,8 +22,9 @@ from __future__ import annotations
 from bot import metrics
 from bot.models import MessageKind, Reply
 from bot.turn import Turn
+from dialog.again import AskAgain
 from dialog.choices import WhichFirst
-from dialog.config import DialogConfig, Flow
+from dialog.config import DialogConfig
 from dialog.faq import FaqIndex
 from dialog.flows import TOKEN_MARK, FlowRunner
 from dialog.reading import (
@@ -58,6 +60,7 @@ class DialogEngine:
         self.faq = FaqIndex(config.faqs)
         self.triggers = {t: name for name, flow in config.flows.items() for t in flow.triggers}
         self.which_first = WhichFirst(runner, self.triggers)
+        self.ask_again = AskAgain(config, runner)
 
     async def respond(self, turn: Turn) -> None:
         """Answer one turn in bot mode."""
@@ -275,7 +278,7 @@ class DialogEngine:
         ctx = turn.context
         assert ctx is not None
         offered = ctx.state.pop("offered_human", False)
-        if not is_request(parse) and await self._ask_again_for(turn, parse):
+        if not is_request(parse) and await self.ask_again(turn, parse):
             # a value alone after an answer is for the same request, whatever the model makes
             # of it (a bare order number reads as order_status, "ok then 2023…" as goodbye)
             ctx.fallback_count = 0
@@ -296,7 +299,7 @@ class DialogEngine:
         elif offered and intent == "deny":
             ctx.fallback_count = 0
             self.runner.say(turn, "thanks")
-        elif await self._ask_again_for(turn, parse):
+        elif await self.ask_again(turn, parse):
             ctx.fallback_count = 0
         elif intent in ("affirm", "deny"):  # "ok" / "好的" after an answer: no question, no miss
             ctx.fallback_count = 0
@@ -305,36 +308,6 @@ class DialogEngine:
             self.runner.say(turn, "off_topic")
         else:
             self._fallback(turn)
-
-    async def _ask_again_for(self, turn: Turn, parse: ParseResult) -> bool:
-        """A new order or tracking number right after an answer ("不对，是 20231122002"):
-        the same request for it. A flow with side effects is asked again only when the
-        last run ended before its confirmation (refused, not found): the new run still
-        has to be confirmed. After a confirmation a number alone starts nothing with side
-        effects: it gets the first flow without any that takes it (an order's status)."""
-        ctx = turn.context
-        assert ctx is not None
-        name: str | None = str(ctx.state.get("last_flow"))
-        flow = self.config.flows.get(name or "")
-        if flow is None:
-            return False
-        if ctx.state.get("last_confirmed"):  # the plainest request for the value instead
-            name = next((n for n, f in self.config.flows.items() if self._looks_up(f, parse)), None)
-        elif not self._takes(flow, parse):
-            return False
-        if name is None:
-            return False
-        await self.runner.start(turn, name, parse)
-        return True
-
-    def _takes(self, flow: Flow, parse: ParseResult) -> bool:
-        """Whether one of ``flow``'s slots takes a value in ``parse``."""
-        slots = {s.slot for s in flow.steps if s.slot}
-        return any(from_entities(self.config.slots[n], parse) is not None for n in slots)
-
-    def _looks_up(self, flow: Flow, parse: ParseResult) -> bool:
-        """A flow without side effects that takes a value in ``parse`` (an order: its status)."""
-        return not any(s.type == "confirm" for s in flow.steps) and self._takes(flow, parse)
 
     async def _global(self, turn: Turn, intent: str) -> None:
         ctx = turn.context
