@@ -30,14 +30,14 @@ class AskAgain:
         """Start the flow the value asks again for; False when there is none."""
         ctx = turn.context
         assert ctx is not None
-        flow = self.config.flows.get(str(ctx.state.get("last_flow")))
-        if flow is None:
+        last = self.config.flows.get(str(ctx.state.get("last_flow")))
+        if last is None:
             return False
-        name: str | None = str(ctx.state.get("last_flow"))
         if ctx.state.get("last_confirmed"):
-            name = next((n for n, f in self.config.flows.items() if self._looks_up(f, parse)), None)
-        elif not self._takes(flow, parse):
-            return False
+            flows = self.config.flows.items()
+            name = next((n for n, f in flows if self._looks_up(f, parse)), None)
+        else:
+            name = str(ctx.state["last_flow"]) if self._takes(last, parse) else None
         if name is None:
             return False
         await self.runner.start(turn, name, parse)
