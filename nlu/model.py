@@ -31,13 +31,16 @@ from nlu.data import Dataset
 from nlu.embedhead import EmbeddingClassifier
 from nlu.encoder import EncoderClassifier, EncoderConfig
 from nlu.ngram import NgramClassifier
-from nlu.openers import request_text
+from nlu.openers import request_text, without_closers
 from nlu.pretrained import DEFAULT_ENCODER, load_encoder
 from nlu.tuned import TuneConfig, TunedClassifier
-from nlu.types import OUT_OF_SCOPE, ModelError
+from nlu.types import OUT_OF_SCOPE, SOCIAL, ModelError
 
 SCHEMA_VERSION = 2
 NGRAM, EMBED, TUNED, ENCODER = "ngram", "embed", "tuned", "encoder"
+# How sure the second read of a message without its closing thanks must be of a request
+# to overrule the social turn that the whole message read as.
+REQUEST_UNDER_CLOSERS = 0.5
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,36 @@ class IntentModel:
         pretrained encoder (several milliseconds a text).
         """
         clean = [request_text(t) for t in texts]
+        probs = self._cascade(clean)
+        self._read_past_closers(clean, probs)
+        return probs
+
+    def _cascade(self, clean: list[str]) -> np.ndarray:
         probs = self.ngram.predict_proba(clean)
         unsure = np.flatnonzero(probs.max(axis=1) < self.gate)
         if len(unsure) and any(w > 0 for name, w in self.weights.items() if name != NGRAM):
             rest = [clean[i] for i in unsure]
             probs[unsure] = mix(self.parts(rest, probs[unsure]), self.weights)
         return probs
+
+    def _read_past_closers(self, clean: list[str], probs: np.ndarray) -> None:
+        """A request followed by thanks ("快点发货吧 谢谢啦") is the request: where the
+        whole message reads as a social turn, the text without its closing words is
+        read too, and a request found there at least ``REQUEST_UNDER_CLOSERS`` sure
+        replaces it (in ``probs``). Thanks alone, or thanks for something done
+        ("问题解决了 谢谢"), reads as a social turn both ways and stays thanks."""
+        found = [
+            (i, cut)
+            for i, text in enumerate(clean)
+            if self.labels[int(probs[i].argmax())] in SOCIAL and (cut := without_closers(text))
+        ]
+        if not found:
+            return
+        again = self._cascade([cut for _, cut in found])
+        for (i, _), row in zip(found, again, strict=True):
+            best = self.labels[int(row.argmax())]
+            if best not in SOCIAL and best != OUT_OF_SCOPE and row.max() >= REQUEST_UNDER_CLOSERS:
+                probs[i] = row
 
     def decide(self, probs: np.ndarray) -> list[str]:
         """Top intent per row, or out_of_scope below the threshold."""

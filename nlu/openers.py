@@ -7,6 +7,11 @@ A classifier that reads the whole text lets the opener outvote the request
 repeatedly, as long as a request remains; a message that is nothing but
 openers ("你好 在吗", "hi there") is left whole and stays a greeting.
 
+Thanks or a greeting at the end ("快点发货吧 谢谢啦", "send it asap, thank you!")
+can outvote the request the same way; :func:`without_closers` gives the text
+without them, which the model reads a second time where the whole reads as a
+social turn (:meth:`nlu.model.IntentModel.predict_proba`).
+
 Mentions (``@AmazonHelp``, ``@115821``) and links carry no intent and go too.
 """
 
@@ -54,6 +59,22 @@ def clauses(text: str) -> list[str]:
     """The parts of a message that may each carry a request (one part when it is short)."""
     parts = [p.strip() for p in _CLAUSE.split(text)]
     return [p for p in parts if len(p) >= _MIN_CLAUSE]
+
+
+# Cut only at the end, and only where a request-sized remainder is left: "问题解决了 谢谢"
+# keeps its thanks whole, as that is all it says.
+_CLOSER = re.compile(
+    r"(?:[\s,，.。!！~～、]*(?:谢谢你们|谢谢您|谢谢你|谢谢啦|谢谢了|谢谢亲|谢谢哈|谢谢|多谢|感谢|谢了|"
+    r"在吗|在么|您好|你好|(?<![a-z])(?:thanks|thank you|thx|ty|cheers)))+[\s,，.。!！~～]*$"
+)
+_MIN_REQUEST = 4  # characters the remainder needs to be read as a request of its own
+
+
+def without_closers(clean: str) -> str | None:
+    """``clean`` (a :func:`request_text`) without the thanks or greeting at its end;
+    None when it has none, or when too little would be left to be a request."""
+    rest = _CLOSER.sub("", clean)
+    return rest if rest != clean and len(rest) >= _MIN_REQUEST else None
 
 
 def request_text(text: str) -> str:

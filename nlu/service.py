@@ -40,7 +40,7 @@ from nlu.model import IntentModel
 from nlu.normalize import for_classifier, normalize
 from nlu.openers import clauses
 from nlu.safety import SensitiveFilter
-from nlu.types import OUT_OF_SCOPE, IntentScore, ParseResult
+from nlu.types import OUT_OF_SCOPE, SOCIAL, IntentScore, ParseResult
 
 if TYPE_CHECKING:
     from bot.stores.context import Context
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 
 REQUEST_CONFIDENCE = 0.5  # a clause must be this sure to count as a request of its own
-NOT_REQUESTS = frozenset({"greet", "goodbye", "thanks", "affirm", "deny", "cancel", OUT_OF_SCOPE})
+NOT_REQUESTS = SOCIAL | {"cancel", OUT_OF_SCOPE}
 
 
 class Warming(BotError):

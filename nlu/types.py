@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from bot.stores.context import Context
 
 OUT_OF_SCOPE = "out_of_scope"
+# The bundled intents that carry no request: a conversation's social turns.
+SOCIAL = frozenset({"greet", "goodbye", "thanks", "affirm", "deny"})
 
 
 class ModelError(BotError):

@@ -33,6 +33,8 @@ def test_bundled_model_understands_typical_messages(bundled_model_dir: Path) -> 
         "运费怎么算",
         "今天天气怎么样",
         "where is my order",
+        "快点发货吧 谢谢啦",  # thanks after a request: the request
+        "问题解决了 谢谢你们",  # thanks for what was done: thanks
     ]
     assert model.decide(model.predict_proba(texts)) == [
         "greet",
@@ -44,6 +46,8 @@ def test_bundled_model_understands_typical_messages(bundled_model_dir: Path) -> 
         "faq",
         "out_of_scope",
         "order_status",
+        "order_status",
+        "thanks",
     ]
     meta = json.loads((bundled_model_dir / "metadata.json").read_text())
     assert {"data_hash", "trained_at", "settings", "validation"} <= set(meta)

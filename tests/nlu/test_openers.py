@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.openers import clauses, request_text
+from nlu.openers import clauses, request_text, without_closers
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,24 @@ def test_clauses_split_where_a_second_matter_begins(text: str, parts: list[str])
 def test_order_tracking_and_phone_numbers_are_one_token(text: str, seen: str) -> None:
     """Which order it is never says what the customer wants."""
     assert request_text(text) == seen
+
+
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        ("快点发货吧 谢谢啦", "快点发货吧"),
+        ("请尽快安排发货，谢谢！", "请尽快安排发货"),
+        ("发货了吗 在吗", "发货了吗"),
+        ("where is it? thanks", "where is it?"),
+        ("send my order asap, thank you!", "send my order asap"),
+    ],
+)
+def test_thanks_or_a_greeting_after_a_request_can_be_cut(text: str, rest: str) -> None:
+    assert without_closers(request_text(text)) == rest
+
+
+@pytest.mark.parametrize(
+    "text", ["谢谢", "好的谢谢", "解决了 谢谢", "thanks", "Thanks guys!", "好慢啊"]
+)
+def test_nothing_is_cut_where_no_request_would_be_left(text: str) -> None:
+    assert without_closers(request_text(text)) is None
