@@ -31,7 +31,7 @@ from bot.settings import Settings
 from service.app import create_app
 from service.bootstrap import build_runtime
 from service.cli.common import settings_from
-from service.cli.workers import Supervisor, worker_count
+from service.cli.workers import REPLICA_WHOLE, Supervisor, worker_count
 
 log = logging.getLogger(__name__)
 # Past the drain budget and the runtime's own grace, the process exits regardless.
@@ -49,7 +49,7 @@ HARD_STOP_GRACE_S = STOP_GRACE_S + 2.0
 )
 @click.option("--worker-fd", default=None, type=int, hidden=True)  # set by the parent only
 @click.option("--worker-index", default=0, type=int, hidden=True)
-@click.option("--ready-fd", default=None, type=int, hidden=True)  # told once the runtime is up
+@click.option("--ready-fd", default=None, type=int, hidden=True)  # told once it listens
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -73,6 +73,8 @@ def command(
     # first workers' only: as many connections per replica as with one process
     runtime.worker = worker_index
     runtime.opens_streams = worker_index < settings.stream_workers
+    if worker_fd is not None:
+        _ready_with_the_replica(runtime)
     _reload_on_sighup(runtime)
     config.app = create_app(runtime)
     sockets = None if worker_fd is None else [socket.socket(fileno=worker_fd)]
@@ -93,7 +95,7 @@ def _config(settings: Settings, host: str | None, port: int | None) -> uvicorn.C
 
 
 async def _serve(
-    server: uvicorn.Server,
+    server: _Server,
     runtime: Runtime,
     sockets: list[socket.socket] | None,
     ready_fd: int | None = None,
@@ -104,10 +106,14 @@ async def _serve(
         signal.signal(sig, server.handle_exit)
     try:
         await runtime.start()
-        if ready_fd is not None:  # the parent starts the other workers now
+        serving = asyncio.create_task(server.serve(sockets=sockets))
+        listening = asyncio.create_task(server.listening.wait())
+        await asyncio.wait({serving, listening}, return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        if ready_fd is not None and server.listening.is_set():  # tell the parent
             os.write(ready_fd, b"1")
             os.close(ready_fd)
-        await server.serve(sockets=sockets)
+        await serving
     finally:
         await runtime.stop()
 
@@ -123,7 +129,14 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
         super().__init__(config)
         self.runtime = runtime
+        self.listening = asyncio.Event()
         self._deadline: threading.Timer | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up; :attr:`listening` is set once it accepts connections."""
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            self.listening.set()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """Stop serving, as uvicorn does, and arm the deadline once."""
@@ -141,6 +154,30 @@ class _Server(uvicorn.Server):
             stop_embedded(server)
         logging.shutdown()
         os._exit(1)
+
+
+def _ready_with_the_replica(runtime: Runtime) -> None:
+    """A worker of several is ready once every worker of its replica listens.
+
+    Its parent says so with ``REPLICA_WHOLE`` (:mod:`service.cli.workers`). Until
+    then ``/readyz`` answers 503, so a load balancer (or a benchmark) does not open
+    its kept-alive connections while only the first worker takes them.
+    """
+    whole = asyncio.Event()
+
+    async def start() -> None:
+        asyncio.get_running_loop().add_signal_handler(REPLICA_WHOLE, whole.set)
+
+    async def listening_all() -> bool:
+        return whole.is_set()
+
+    # installed before the runtime starts, so before the parent can send the signal
+    runtime.add_service("replica-whole", start=start, stop=_nothing)
+    runtime.add_readiness_check("workers", listening_all)
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _reload_on_sighup(runtime: Runtime) -> None:

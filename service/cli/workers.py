@@ -1,7 +1,8 @@
 """``bot serve --workers N``: N worker processes on one listening socket.
 
-The parent binds the port once and starts N ``bot serve`` workers that inherit
-the socket (the kernel hands each connection to one of them). Each worker is a
+The parent binds the port and starts N ``bot serve`` workers, each inheriting a
+listening socket of its own on that port (``service/cli/sockets.py``: the kernel
+spreads new connections over them). Each worker is a
 whole runtime, started and stopped exactly as a single ``bot serve`` is: to
 Redis it is one more replica, with its own replica id, heartbeat and in-flight
 messages, so everything is shared through Redis as between replicas on
@@ -23,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +37,7 @@ import uvicorn
 from bot.redis_conn import start_embedded, stop_embedded
 from bot.runtime import STOP_GRACE_S
 from bot.settings import Settings, load_settings
+from service.cli.sockets import worker_sockets
 
 log = logging.getLogger(__name__)
 # After the drain budget and a worker's own hard deadline, the parent kills what is left.
@@ -42,6 +45,8 @@ KILL_GRACE_S = STOP_GRACE_S + 7.0
 # A worker: the ``bot`` command, started from this interpreter whatever launched the parent.
 WORKER_MAIN = "from service.cli import main; main(prog_name='bot')"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Parent -> workers: every worker of the replica listens (see serve._ready_with_the_replica).
+REPLICA_WHOLE = signal.SIGUSR1
 
 
 def default_workers() -> int:
@@ -96,22 +101,20 @@ class Supervisor:
 
     def run(self) -> int:
         """Bind, start the embedded Redis if needed, start the workers, wait for them all."""
-        sock = self.config.bind_socket()  # exits with a logged error if the port is taken
+        # exits with a logged error if the port is taken
+        sockets = worker_sockets(self.config.bind_socket(), self.count)
         embedded = None
         if not self.settings.redis_url:
             embedded, _ = start_embedded(self.settings.data_dir)
             embedded.ping()  # hold a connection: a stopping worker then never stops the server
         try:
             self._install_signals()
-            if self._first_ready(sock.fileno()):
-                for index in range(1, self.count):
-                    process = self._start(index, sock.fileno())
-                    self.workers[process.pid] = process
-                self.serving = True  # from now on, a worker's exit is news (before: it said why)
-                log.info("serving with %d workers", self.count, extra={"workers": self.count})
+            if self._first_ready(sockets[0].fileno()):
+                self._start_the_others(sockets)
             self._reap()
         finally:
-            sock.close()
+            for sock in set(sockets):
+                sock.close()
             if self._killer is not None:
                 self._killer.cancel()
             if embedded is not None:
@@ -119,19 +122,42 @@ class Supervisor:
         return self.status
 
     def _first_ready(self, fd: int) -> bool:
-        """Start worker 0 alone and wait until its runtime is up, or it has exited.
+        """Start worker 0 alone and wait until it listens, or it has exited.
 
         A setup error (bad flows, no Redis) is then reported once, by that worker,
         as one line, and no other worker repeats it.
         """
+        return self._started([self._start_told(0, fd)])
+
+    def _start_the_others(self, sockets: list[socket.socket]) -> None:
+        """Start workers 1..N-1 together; once all of them listen, tell every worker that
+        the replica is whole (their ``/readyz`` turns 200) and say so."""
+        told = [self._start_told(i, sockets[i].fileno()) for i in range(1, self.count)]
+        if not self._started(told):  # one exited before it listened: the replica stops
+            if not self.stopping:
+                self.status = self.status or 1
+                self.stop()
+            return
+        self.serving = True  # from now on, a worker's exit is news (before: it said why)
+        self._signal_all(REPLICA_WHOLE)
+        log.info("serving with %d workers", self.count, extra={"workers": self.count})
+
+    def _start_told(self, index: int, fd: int) -> int:
+        """Start worker ``index``; the read end of the pipe it writes to once it listens."""
         ready, tell = os.pipe()
         try:
-            process = self._start(0, fd, ready_fd=tell)
+            process = self._start(index, fd, ready_fd=tell)
             self.workers[process.pid] = process
         finally:
             os.close(tell)  # the worker holds its own copy: EOF here once it exits
-        with os.fdopen(ready, "rb") as pipe:
-            up = pipe.read(1) == b"1"  # b"" if it exited first
+        return ready
+
+    def _started(self, pipes: list[int]) -> bool:
+        """Whether every worker behind ``pipes`` listens (False once one exited first)."""
+        up = True
+        for ready in pipes:
+            with os.fdopen(ready, "rb") as pipe:
+                up = pipe.read(1) == b"1" and up  # b"" if it exited first
         return up and not self.stopping
 
     def _start(self, index: int, fd: int, ready_fd: int | None = None) -> subprocess.Popen[bytes]:

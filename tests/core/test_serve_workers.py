@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,6 +94,43 @@ def test_two_workers_share_the_port_and_the_embedded_redis(
     assert not Path(registry["pidfile"]).exists()  # the parent stopped the embedded Redis
     assert replica.log_path is not None
     assert "Traceback" not in replica.log_path.read_text(errors="replace")
+
+
+def test_once_ready_the_workers_share_new_connections(
+    tmp_path: Path, tiny_model_dir: Path, spawned: list[Replica]
+) -> None:
+    replica = Replica(
+        "workers",
+        {"BOT_DATA_DIR": str(tmp_path / "data"), "MODEL_DIR": str(tiny_model_dir), "REDIS_URL": ""},
+        args=["--workers", "2"],
+    )
+    spawned.append(replica)
+    replica.start(tmp_path)
+    replica.wait_ready(GUARD_S)  # what a load balancer waits for: no more than that
+    assert replica.process is not None
+    workers = psutil.Process(replica.process.pid).children()
+    port = replica.port
+    # kept-alive connections opened at once, as a load balancer or wrk opens them: with
+    # one shared socket, whichever worker woke first took them all
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+    try:
+
+        def accepted() -> list[int]:
+            return [
+                sum(
+                    1
+                    for c in w.net_connections(kind="tcp")
+                    if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+                )
+                for w in workers
+            ]
+
+        asyncio.run(until(lambda: sum(accepted()) == len(held), seconds=GUARD_S))
+        assert len(workers) == 2 and min(accepted()) > 0, accepted()
+    finally:
+        for sock in held:
+            sock.close()
+    assert _stop(replica) == 0
 
 
 def test_a_replica_opens_one_stream_and_answers_each_message_once(
