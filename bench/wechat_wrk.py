@@ -166,7 +166,11 @@ async def run_wrk(
     machine = Machine()
     machine.start()
     server_before = tree_cpu_s(args.server_pid)
-    env = {**os.environ, "WRK_HOSTS": ",".join(hosts)} if hosts else None
+    env = dict(os.environ)
+    if hosts:
+        env["WRK_HOSTS"] = ",".join(hosts)
+    if args.rate:  # each connection waits so that together they aim at args.rate msg/s
+        env["WRK_DELAY_MS"] = str(round(connections * 1000 / args.rate))
     code, output, driver_cpu_s = await asyncio.to_thread(wrk_process, command, env)
     machine.stop()
     result_lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
@@ -336,6 +340,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--users", type=int, default=20_000, help="distinct senders")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="aim at this many msg/s (each connection paced; 0: as fast as answered)",
+    )
     args = parser.parse_args()
     args.wrk = wrk_binary()
     args.run = 0
@@ -346,7 +356,14 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
-        f"\nwrk -t{args.threads} -d{args.seconds}s, driver, servers and Redis on the same "
+        (
+            f"\npaced at {args.rate:g} msg/s: each connection waits connections/rate seconds "
+            "between an answer and its next request (a closed loop: a slow answer delays the "
+            "next, so msg/s is what was reached); "
+            if args.rate
+            else "\n"
+        )
+        + f"wrk -t{args.threads} -d{args.seconds}s, driver, servers and Redis on the same "
         f"{os.cpu_count()} cores; latency is wrk's (request sent -> response read); "
         f"'passive' = replies in the HTTP response, 'later' = 'success' (reply by API); "
         f"load1 = 1-minute load average at the end of each run, steal%/busy% over it. "

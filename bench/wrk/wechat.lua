@@ -16,6 +16,21 @@
 -- WRK_HOSTS="127.0.0.1:8001,127.0.0.1:8002,..." (optional, from the environment: setup()
 -- runs before init() sees the arguments) sends thread i to host i mod N, as a load
 -- balancer in front of N replicas would; bench/scaling.py runs -tN against N replicas.
+--
+-- WRK_DELAY_MS (optional, from the environment) paces each connection: after each answer
+-- it waits that long on average before the next request (bench/wechat_wrk.py --rate),
+-- drawn from an exponential distribution so that the connections do not fire in step
+-- (together they send about as a Poisson stream, as many independent senders do; the
+-- same fixed wait made all of them send at once, a burst each period). wrk stays a
+-- closed loop: a slow answer delays the next request of its connection, so the rate
+-- reached falls short of the rate aimed at when latency grows (and is reported as such).
+
+local pace_ms = tonumber(os.getenv("WRK_DELAY_MS") or "")
+if pace_ms then
+  function delay()
+    return -math.log(1 - math.random()) * pace_ms
+  end
+end
 
 local threads = {}
 local hosts = {}
